@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import tempfile
@@ -33,7 +34,7 @@ class Checkpoint:
 def versions() -> dict[str, str]:
     import numpy
     import torchvision
-    return {"python": platform.python_version(), "torch": torch.__version__,
+    return {"python": platform.python_version(), "torch": str(torch.__version__),
             "torchvision": torchvision.__version__, "numpy": numpy.__version__}
 
 
@@ -43,6 +44,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, model_name: str, 
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"model": model_name, "parameters": count_parameters(model), "versions": versions(),
             "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **meta}
+    # plain JSON types only, so that weights_only loading accepts the metadata
+    meta = json.loads(json.dumps(meta, default=str))
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
