@@ -52,8 +52,7 @@ def test_epoch(model, loader) -> tuple[float, float]:
     return loss / n, 100.0 * correct / n
 
 
-def run_seed_recipe(epochs: int = 15, seed: int = 1, workers: int = 2, target: float = 99.4,
-                    root: str | None = None) -> Iterator[dict]:
+def run_seed_recipe(epochs: int = 15, seed: int = 1, workers: int = 2, root: str | None = None) -> Iterator[dict]:
     """The whole seed recipe (SGD 0.01/0.9, StepLR 6/0.5, batch 128); yields a dict per epoch."""
     torch.manual_seed(seed)
     model = build_model("net")

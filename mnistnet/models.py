@@ -56,9 +56,57 @@ class Net(nn.Module):
         return F.log_softmax(x.view(-1, 10), dim=-1)
 
 
-# name -> (constructor, one-line description). Later presets join here.
+def conv_relu(c_in: int, c_out: int, k: int) -> nn.Sequential:
+    """Conv (no bias) -> ReLU: the first experiments had no batch norm."""
+    return nn.Sequential(nn.Conv2d(c_in, c_out, k, padding=0, bias=False), nn.ReLU())
+
+
+class Stack(nn.Module):
+    """A plain stack of blocks ending in 10 channels at 1x1, then log-softmax."""
+
+    def __init__(self, *blocks: nn.Module) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.log_softmax(self.layers(x).flatten(1), dim=-1)
+
+
+def plain() -> nn.Module:
+    """Step 1, the skeleton: convolutions and ReLU only, a max-pool, and a big 6x6 kernel to reach 1x1."""
+    return Stack(conv_relu(1, 10, 3), conv_relu(10, 16, 3), nn.MaxPool2d(2, 2), conv_relu(16, 10, 1),
+                 conv_relu(10, 10, 3), conv_relu(10, 16, 3), conv_relu(16, 10, 3),
+                 nn.Conv2d(10, 10, 6, bias=False))
+
+
+def batchnorm() -> nn.Module:
+    """Step 2: the skeleton with batch norm after every convolution but the last."""
+    return Stack(conv_relu_bn(1, 10, 3), conv_relu_bn(10, 16, 3), nn.MaxPool2d(2, 2), conv_relu_bn(16, 10, 1),
+                 conv_relu_bn(10, 10, 3), conv_relu_bn(10, 16, 3), conv_relu_bn(16, 10, 3),
+                 nn.Conv2d(10, 10, 6, bias=False))
+
+
+def gap() -> nn.Module:
+    """Step 3: global average pooling and a 1x1 convolution replace the 6x6 kernel (3,600 parameters fewer)."""
+    return Stack(conv_relu_bn(1, 10, 3), conv_relu_bn(10, 16, 3), nn.MaxPool2d(2, 2), conv_relu_bn(16, 10, 1),
+                 conv_relu_bn(10, 10, 3), conv_relu_bn(10, 16, 3), conv_relu_bn(16, 16, 3),
+                 nn.AvgPool2d(6), nn.Conv2d(16, 10, 1, bias=False))
+
+
+def lean() -> nn.Module:
+    """Beyond the seed: the parameters of the 1x1 expansions moved into wider 3x3 convolutions late in the net."""
+    return Stack(conv_relu_bn(1, 10, 3), conv_relu_bn(10, 16, 3), nn.MaxPool2d(2, 2), conv_bn_relu(16, 8, 1),
+                 conv_relu_bn(8, 14, 3), conv_relu_bn(14, 16, 3), conv_relu_bn(16, 18, 3),
+                 nn.AvgPool2d(6), nn.Conv2d(18, 10, 1, bias=False))
+
+
+# name -> (constructor, one-line description), in the order of the seed's experiments.
 MODELS: dict[str, tuple[Callable[[], nn.Module], str]] = {
+    "plain": (plain, "Step 1: conv + ReLU only, no batch norm, a 6x6 kernel at the end"),
+    "batchnorm": (batchnorm, "Step 2: the same skeleton with batch norm"),
+    "gap": (gap, "Step 3: GAP + 1x1 instead of the big last kernel"),
     "net": (Net, "The seed's final Net: 8,546 parameters, BN, 1x1 transitions, GAP (EVA4 S5)"),
+    "lean": (lean, "Beyond the seed: under 8,000 parameters, capacity moved to late 3x3 convolutions"),
 }
 DEFAULT_MODEL = "net"
 

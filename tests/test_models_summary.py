@@ -71,3 +71,12 @@ def test_unknown_model_is_a_clear_error():
     import pytest
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         build_model("nope")
+
+
+def test_presets_have_their_stated_sizes():
+    sizes = {name: count_parameters(build_model(name)) for name in MODELS}
+    assert sizes == {"plain": 9070, "batchnorm": 9214, "gap": 6650, "net": 8546, "lean": 7618}
+    assert sizes["lean"] <= 8000
+    assert not any(isinstance(m, torch.nn.Linear) for m in build_model("lean").modules())
+    # every preset sees the whole 28x28 digit at its output
+    assert all(layer_table(build_model(name))[-1]["rf"] >= 28 for name in MODELS)
