@@ -1,0 +1,115 @@
+"""Matplotlib figures for the app: training curves, confusion matrix, misclassified digits, receptive field."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+# Figure() objects, never pyplot: no global state, so several sessions can draw at once in threads.
+TRAIN_COLOR, TEST_COLOR = "#1f77b4", "#d62728"
+
+
+def _figure(width: float = 5.2, height: float = 3.2) -> tuple[Figure, Any]:
+    fig = Figure(figsize=(width, height), dpi=90, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def loss_figure(batch_x: Sequence[float], batch_loss: Sequence[float], epochs: Sequence[int],
+                test_loss: Sequence[float], total_epochs: int) -> Figure:
+    """Train loss every few batches and test loss per epoch, against epochs (fractional for batches)."""
+    fig, ax = _figure()
+    if batch_x:
+        ax.plot(batch_x, batch_loss, color=TRAIN_COLOR, lw=1.2, label="train (every few batches)")
+    if epochs:
+        ax.plot(epochs, test_loss, "o-", color=TEST_COLOR, lw=1.8, ms=5, label="test (per epoch)")
+    ax.set(title="Loss", xlabel="epoch", ylabel="NLL loss", xlim=(0, max(1, total_epochs)))
+    if batch_x or epochs:
+        ax.set_yscale("log")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+def accuracy_figure(epochs: Sequence[int], train_acc: Sequence[float], test_acc: Sequence[float],
+                    total_epochs: int) -> Figure:
+    """Train and test accuracy per epoch."""
+    fig, ax = _figure()
+    if epochs:
+        ax.plot(epochs, train_acc, "o-", color=TRAIN_COLOR, ms=5, label="train")
+        ax.plot(epochs, test_acc, "o-", color=TEST_COLOR, ms=5, label="test")
+        for e, a in zip(epochs[-1:], test_acc[-1:]):
+            ax.annotate(f"{a:.2f}%", (e, a), textcoords="offset points", xytext=(0, 7), ha="center",
+                        fontsize=8, color=TEST_COLOR)
+        low = min(min(train_acc), min(test_acc))
+        ax.set_ylim(max(0.0, low - 2), 100.5)
+        ax.legend(loc="lower right", fontsize=8)
+    else:
+        ax.set_ylim(0, 100.5)
+    ax.set(title="Accuracy", xlabel="epoch", ylabel="%", xlim=(0.5, max(1, total_epochs) + 0.5))
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def confusion_figure(labels: np.ndarray, preds: np.ndarray) -> Figure:
+    """The 10x10 confusion matrix, counts in the cells, errors highlighted off the diagonal."""
+    cm = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(cm, (np.asarray(labels), np.asarray(preds)), 1)
+    fig, ax = _figure(4.6, 4.2)
+    # colour by the row's share so that mistakes show up even when they are a handful among thousands
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    ax.imshow(np.sqrt(share), cmap="Blues", vmin=0, vmax=1)
+    for t in range(10):
+        for p in range(10):
+            if cm[t, p]:
+                ax.text(p, t, str(cm[t, p]), ha="center", va="center", fontsize=7,
+                        color="white" if share[t, p] > 0.5 else ("#b00" if t != p else "black"))
+    acc = 100.0 * np.trace(cm) / max(cm.sum(), 1)
+    ax.set(title=f"Confusion matrix ({cm.sum():,} test images, {acc:.2f}%)", xlabel="predicted", ylabel="true",
+           xticks=range(10), yticks=range(10))
+    ax.title.set_fontsize(10)
+    return fig
+
+
+def misclassified_figure(images: np.ndarray, labels: np.ndarray, preds: np.ndarray, limit: int = 24,
+                         cols: int = 8) -> Figure:
+    """A grid of misclassified test digits, each titled true -> predicted."""
+    wrong = np.flatnonzero(np.asarray(labels) != np.asarray(preds))[:limit]
+    rows = max(1, int(np.ceil(len(wrong) / cols)))
+    fig = Figure(figsize=(cols * 0.7, rows * 0.85 + 0.35), dpi=90, layout="constrained")
+    total = int((np.asarray(labels) != np.asarray(preds)).sum())
+    fig.suptitle(f"Misclassified: {total:,} of {len(labels):,}" + (f" (first {len(wrong)})" if total > len(wrong) else ""),
+                 fontsize=10)
+    if not len(wrong):
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "none: every test digit is right", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    for k, i in enumerate(wrong):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        ax.imshow(images[i], cmap="gray", vmin=0, vmax=255 if images.dtype == np.uint8 else 1)
+        ax.set_title(f"{labels[i]}→{preds[i]}", fontsize=8, color="#b00", pad=2)
+        ax.axis("off")
+    return fig
+
+
+def receptive_field_figure(rows: list[dict[str, Any]], image_size: int = 28) -> Figure:
+    """Receptive field after each spatial layer (conv and pooling), against the image size."""
+    spatial = [r for r in rows if r.get("kernel") is not None]
+    fig, ax = _figure(7.5, 3.4)
+    x = np.arange(1, len(spatial) + 1)
+    rfs = [r["rf"] for r in spatial]
+    colors = ["#1f77b4" if r["type"] == "Conv2d" else "#ff7f0e" for r in spatial]
+    ax.bar(x, rfs, color=colors, width=0.7)
+    for xi, r in zip(x, spatial):
+        ax.text(xi, r["rf"] + 0.4, f"{r['rf']}", ha="center", va="bottom", fontsize=7)
+    ax.axhline(image_size, color="#d62728", ls="--", lw=1.2)
+    ax.text(0.55, image_size + 0.5, f"image: {image_size} px", color="#d62728", fontsize=8, va="bottom")
+    ax.set_xticks(x, [f"{r['name'] or r['layer']}\n{r['kernel']}x{r['kernel']}/s{r['stride']}" for r in spatial],
+                  rotation=60, ha="right", fontsize=7)
+    ax.set(title="Receptive field after each conv (blue) and pooling (orange) layer", ylabel="receptive field, px",
+           ylim=(0, max(max(rfs, default=0), image_size) * 1.15))
+    ax.title.set_fontsize(10)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
