@@ -1,0 +1,593 @@
+"""The Gradio app: Train with live curves, Architecture with receptive fields, Draw to classify.
+
+A thin face: every handler calls the engine (train, summary, checkpoints, predict) and formats the result.
+This is the only module that imports gradio.
+"""
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import gradio as gr
+import numpy as np
+
+from . import plots
+from .checkpoints import Checkpoint, CheckpointError, load_checkpoint, shipped_checkpoints
+from .data import MNISTNotFoundError, data_root, load_mnist
+from .models import DEFAULT_MODEL, MODELS, build_model
+from .predict import classify, to_mnist
+from .runs import Run, list_runs, runs_dir
+from .summary import layer_table, totals
+from .train import (DEFAULT_RECIPE, RECIPES, SCHEDULERS, BatchEvent, ConfigError, DoneEvent, EpochEvent,
+                    StartEvent, TrainConfig, evaluate, recipe, train)
+
+log = logging.getLogger("mnistnet.ui")
+
+EPOCHS_MIN, EPOCHS_MAX = 1, 30
+UPDATE_SECONDS = 1.0        # live curves refresh at most this often (and at every epoch's end)
+CURVE_POINTS_PER_EPOCH = 25  # the train-loss curve averages batches into about this many points per epoch
+RUNS_LISTED = 30            # newest runs offered in the Draw tab
+SCHEDULER_LABELS = {"step": "StepLR (the seed's)", "onecycle": "OneCycle", "none": "constant"}
+# The fields the Train tab shows; the chosen recipe supplies every other TrainConfig field.
+CONTROL_FIELDS = ("model", "epochs", "batch_size", "lr", "scheduler", "rotate", "seed", "subset", "test_subset")
+EPOCH_HEADERS = ["epoch", "train loss", "train acc %", "test loss", "test acc %", "correct", "lr", "seconds", "note"]
+LAYER_HEADERS = ["#", "layer", "module", "type", "output shape", "kernel", "stride", "padding", "RF", "jump", "params"]
+EMPTY_CANVAS = "draw a digit"
+CSS = """
+.mn-note {font-size: 0.9em; opacity: 0.8}
+#sketchpad .empty.wrap {display: none}
+"""
+# Gradio's sketchpad starts with no tool chosen ("select the draw tool to start"); a visitor should find the
+# pen ready, so pick the brush (the first tool) whenever the canvas shows with no tool, e.g. after Clear.
+JS = """
+() => {
+  setInterval(() => {
+    const pad = document.querySelector('#sketchpad');
+    if (!pad || pad.offsetParent === null || !pad.querySelector('.empty.wrap')) return;
+    const brush = pad.querySelector('.toolbar-wrap button');
+    if (brush) brush.click();
+  }, 300);
+}
+"""
+
+
+# ---------------------------------------------------------------- per-session stop flags
+
+class StopFlags:
+    """One stop flag per browser session, so that Stop (or closing the page) ends only that visitor's run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flags: dict[str, threading.Event] = {}
+
+    def arm(self, session: str) -> threading.Event:
+        """A fresh flag for the run this session is about to queue."""
+        with self._lock:
+            flag = self._flags[session] = threading.Event()
+            return flag
+
+    def claim(self, session: str) -> threading.Event:
+        """The flag armed for this session's run (Stop may already have set it while it queued), or a new one."""
+        with self._lock:
+            return self._flags.setdefault(session, threading.Event())
+
+    def stop(self, session: str) -> bool:
+        """Set this session's flag; False when it has no run armed or going."""
+        with self._lock:
+            flag = self._flags.get(session)
+        if flag is None:
+            return False
+        flag.set()
+        return True
+
+    def release(self, session: str, flag: threading.Event) -> None:
+        """Forget the flag once its run is over."""
+        with self._lock:
+            if self._flags.get(session) is flag:
+                del self._flags[session]
+
+
+STOP_FLAGS = StopFlags()
+
+
+def _session(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "local"
+
+
+# ---------------------------------------------------------------- checkpoints offered in the Draw tab
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int) -> Checkpoint:
+    return load_checkpoint(path)
+
+
+def cached_checkpoint(path: Path) -> Checkpoint:
+    """A loaded checkpoint, kept in memory until the file changes (keyed by modification time)."""
+    return _load_cached(str(path), path.stat().st_mtime_ns)
+
+
+def _choice_label(run: Run) -> str:
+    acc = f"{run.best_test_acc:.2f}%" if run.best_test_acc is not None else "no score yet"
+    test_n = run.config.get("test_subset")
+    if test_n and run.best_test_acc is not None:
+        acc += f" on {test_n:,} test images"
+    if run.shipped:
+        return f"{run.id.partition(':')[2]} · shipped · {run.model} · {acc}"
+    status = "" if run.status == "completed" else f" · {run.status}"
+    return f"run {run.id} · {run.model} · {acc}{status}"
+
+
+def checkpoint_choices() -> list[tuple[str, str]]:
+    """(label, key) for the shipped checkpoints, then the newest runs that saved a checkpoint."""
+    runs = [r for r in list_runs(runs_dir()) if r.checkpoint is not None]
+    shipped = [r for r in runs if r.shipped]
+    trained = [r for r in runs if not r.shipped][:RUNS_LISTED]
+    return [(_choice_label(r), r.id if r.shipped else f"run:{r.id}") for r in shipped + trained]
+
+
+def checkpoint_path(key: str | None) -> Path:
+    """The file behind a Draw-tab choice: a shipped checkpoint or a run folder's, never an arbitrary path."""
+    kind, _, name = (key or "").partition(":")
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise CheckpointError(f"unknown model choice {key!r}")
+    if kind == "shipped":
+        path = next((p for p in shipped_checkpoints() if p.stem == name), None)
+    elif kind == "run":
+        path = runs_dir() / name / "model.pt"
+    else:
+        path = None
+    if path is None or not path.is_file():
+        raise CheckpointError(f"the checkpoint for {key!r} is not there (deleted, or never saved)")
+    return path
+
+
+def _run_key(checkpoint: Path) -> str:
+    return f"run:{checkpoint.parent.name}"
+
+
+def models_dropdown(current: str | None = None) -> dict[str, Any]:
+    """Fresh choices for the Draw tab's selector, keeping the current pick when it still exists."""
+    choices = checkpoint_choices()
+    keys = [k for _, k in choices]
+    value = current if current in keys else (keys[0] if keys else None)
+    return gr.Dropdown(choices=choices, value=value)
+
+
+# ---------------------------------------------------------------- Draw tab
+
+def _preview(img28: np.ndarray | None) -> np.ndarray | None:
+    """The 28x28 model input, enlarged with hard pixel edges so that it reads as 28x28."""
+    if img28 is None:
+        return None
+    return np.kron((img28 * 255).round().astype(np.uint8), np.ones((8, 8), dtype=np.uint8))
+
+
+def predict_digit(image: Any, model_key: str | None) -> tuple[Any, np.ndarray | None]:
+    """The top-3 probabilities and the 28x28 image the model saw; 'draw a digit' for an empty canvas."""
+    if not model_key:
+        return "no trained model yet: train one in the Train tab", None
+    try:
+        ckpt = cached_checkpoint(checkpoint_path(model_key))
+    except (CheckpointError, OSError) as exc:
+        raise gr.Error(f"cannot load that model: {exc}") from None
+    try:
+        probs, img28 = classify(ckpt.model, image)
+    except (ValueError, OSError) as exc:
+        raise gr.Error(f"cannot read this image: {exc}") from None
+    if probs is None:
+        return EMPTY_CANVAS, None
+    return probs, _preview(img28)
+
+
+def predict_either(sketch: Any, upload: Any, model_key: str | None) -> tuple[Any, np.ndarray | None]:
+    """After a change of model: classify the drawing if there is one, else the uploaded picture."""
+    return predict_digit(sketch if _has_ink(sketch) else upload, model_key)
+
+
+def _has_ink(image: Any) -> bool:
+    try:
+        return to_mnist(image) is not None
+    except (ValueError, OSError):
+        return False
+
+
+# ---------------------------------------------------------------- Architecture tab
+
+def _cell(v: Any) -> Any:
+    return "" if v is None else v
+
+
+def architecture(model_name: str) -> tuple[str, list[list[Any]], Any]:
+    """The description and totals, the layer table with receptive fields, and the receptive-field plot."""
+    if model_name not in MODELS:
+        raise gr.Error(f"unknown model {model_name!r}; choose one of: {', '.join(MODELS)}")
+    model = build_model(model_name)
+    rows, tot = layer_table(model), totals(model)
+    table = [[r["index"], r["layer"], r["name"], r["type"], str(list(r["output_shape"])), _cell(r["kernel"]),
+              _cell(r["stride"]), _cell(r["padding"]), r["rf"], r["jump"], r["params"]] for r in rows]
+    text = (f"**{model_name}**: {MODELS[model_name][1]}\n\n"
+            f"Total params: **{tot['total']:,}** · trainable {tot['trainable']:,} · "
+            f"non-trainable {tot['non_trainable']:,} · receptive field at the output: **{rows[-1]['rf']} px** "
+            f"for a 28 px image · final jump {rows[-1]['jump']}")
+    return text, table, plots.receptive_field_figure(rows, 28)
+
+
+# ---------------------------------------------------------------- Train tab
+
+def recipe_names() -> list[str]:
+    """The recipes, with 'quick' first when it exists (a short run suits a visitor on a shared CPU)."""
+    names = list(RECIPES)
+    if "quick" in names:
+        names.remove("quick")
+        names.insert(0, "quick")
+    return names
+
+
+def default_recipe() -> str:
+    return recipe_names()[0] if "quick" in RECIPES else DEFAULT_RECIPE
+
+
+def _recipe_note(name: str) -> str:
+    """What the recipe sets beyond the controls shown; the rest is the seed's."""
+    extra = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in RECIPES[name].items() if k not in CONTROL_FIELDS)
+    return f"Recipe **{name}**" + (f" also sets {extra}" if extra else "") + "; everything else is the seed's."
+
+
+def recipe_values(name: str) -> list[Any]:
+    """The control values of a recipe, in CONTROL_FIELDS order, then its note."""
+    if name not in RECIPES:
+        raise gr.Error(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
+    cfg = recipe(name)
+    values = [getattr(cfg, f) for f in CONTROL_FIELDS]
+    values[CONTROL_FIELDS.index("epochs")] = min(max(cfg.epochs, EPOCHS_MIN), EPOCHS_MAX)
+    return values + [_recipe_note(name)]
+
+
+def _whole(name: str, value: Any, empty_ok: bool = False) -> int | None:
+    """A whole number from a form field, or ConfigError naming the field."""
+    if value is None or value == "":
+        if empty_ok:
+            return None
+        raise ConfigError(f"{name} is empty; enter a whole number")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or float(value) != int(value):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
+
+
+def make_config(recipe_name: str, model: str, epochs: Any, batch_size: Any, lr: Any, scheduler: str,
+                rotate: Any, seed: Any, subset: Any = None, test_subset: Any = None) -> TrainConfig:
+    """The TrainConfig for the form's values over the chosen recipe; ConfigError names a bad field."""
+    if recipe_name not in RECIPES:
+        raise ConfigError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe_name!r}")
+    epochs = _whole("epochs", epochs)
+    if not EPOCHS_MIN <= epochs <= EPOCHS_MAX:
+        raise ConfigError(f"epochs must be between {EPOCHS_MIN} and {EPOCHS_MAX}, got {epochs}")
+    if lr is None or rotate is None:
+        raise ConfigError(f"{'learning rate' if lr is None else 'rotation'} is empty; enter a number")
+    subset, test_subset = _whole("train images", subset, True), _whole("test images", test_subset, True)
+    return recipe(recipe_name, model=model, epochs=epochs, batch_size=_whole("batch size", batch_size),
+                  lr=float(lr), scheduler=scheduler, rotate=float(rotate), seed=_whole("seed", seed),
+                  subset=subset or None, test_subset=test_subset or None, runs_dir=str(runs_dir())).validate()
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def progress_html(fraction: float, text: str, state: str = "running") -> str:
+    """A progress bar with a line of text under it (inline styles: no stylesheet to ship)."""
+    color = {"running": "#f97316", "completed": "#16a34a", "stopped": "#64748b", "diverged": "#dc2626",
+             "idle": "#94a3b8"}.get(state, "#f97316")
+    pct = 100.0 * min(max(fraction, 0.0), 1.0)
+    return (f'<div class="mn-progress" data-state="{state}" data-fraction="{fraction:.4f}">'
+            f'<div style="height:14px;border-radius:7px;background:rgba(148,163,184,0.25);overflow:hidden">'
+            f'<div style="height:100%;width:{pct:.1f}%;background:{color};transition:width 0.4s"></div></div>'
+            f'<div style="margin-top:6px;font-size:0.95em">{html.escape(text)}</div></div>')
+
+
+IDLE_PROGRESS = progress_html(0.0, "Pick a recipe, adjust the settings, and press Start.", "idle")
+
+
+@functools.lru_cache(maxsize=2)
+def _test_set(root: str) -> tuple[Any, Any]:
+    return load_mnist(False, root)
+
+
+def _confusion_and_errors(checkpoint: Path, config: TrainConfig) -> tuple[Any, Any]:
+    """Evaluate the saved checkpoint on the run's test set: the confusion matrix and misclassified digits."""
+    test_x, test_y = _test_set(str(data_root(config.data).resolve()))
+    if config.test_subset:
+        test_x, test_y = test_x[:config.test_subset], test_y[:config.test_subset]
+    preds = evaluate(cached_checkpoint(checkpoint).model, test_x, test_y)["preds"].numpy()
+    labels = test_y.numpy()
+    return plots.confusion_figure(labels, preds), plots.misclassified_figure(test_x.numpy(), labels, preds)
+
+
+class _Curves:
+    """What the live plots and the epoch table show, gathered from the engine's events."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+        self.batch_x: list[float] = []
+        self.batch_loss: list[float] = []
+        self.pending: list[float] = []
+        self.rows: list[list[Any]] = []
+        self.ep: list[int] = []
+        self.train_acc: list[float] = []
+        self.test_acc: list[float] = []
+        self.test_loss: list[float] = []
+        self.test_images = 0
+
+    def batch(self, ev: BatchEvent) -> None:
+        self.pending.append(ev.loss)
+        every = max(1, ev.batches // CURVE_POINTS_PER_EPOCH)
+        if len(self.pending) >= every or ev.batch == ev.batches:
+            self.batch_x.append(ev.step / ev.batches)
+            self.batch_loss.append(sum(self.pending) / len(self.pending))
+            self.pending = []
+
+    def epoch(self, ev: EpochEvent) -> None:
+        self.ep.append(ev.epoch)
+        self.train_acc.append(ev.train_acc)
+        self.test_acc.append(ev.test_acc)
+        self.test_loss.append(ev.test_loss)
+        correct = round(ev.test_acc * self.test_images / 100)
+        note = ", ".join(n for n, on in (("best", ev.best), ("partial", ev.partial)) if on)
+        self.rows.append([ev.epoch, round(ev.train_loss, 4), round(ev.train_acc, 2), round(ev.test_loss, 4),
+                          round(ev.test_acc, 2), f"{correct}/{self.test_images}", f"{ev.lr:.4g}",
+                          round(ev.seconds, 1), note])
+
+    def loss_plot(self) -> Any:
+        return plots.loss_figure(self.batch_x, self.batch_loss, self.ep, self.test_loss, self.epochs)
+
+    def accuracy_plot(self) -> Any:
+        return plots.accuracy_figure(self.ep, self.train_acc, self.test_acc, self.epochs)
+
+
+def train_run(recipe_name: str, model: str, epochs: Any, batch_size: Any, lr: Any, scheduler: str, rotate: Any,
+              seed: Any, subset: Any, test_subset: Any, request: gr.Request = None) -> Iterator[tuple]:
+    """Train with the form's settings, streaming (progress, loss plot, accuracy plot, epoch table,
+    confusion matrix, misclassified digits, Draw-tab model list)."""
+    session = _session(request)
+    flag = STOP_FLAGS.claim(session)
+    try:
+        yield from _train_updates(recipe_name, model, epochs, batch_size, lr, scheduler, rotate, seed, subset,
+                                  test_subset, flag)
+    finally:
+        STOP_FLAGS.release(session, flag)
+
+
+def _train_updates(recipe_name: str, model: str, epochs: Any, batch_size: Any, lr: Any, scheduler: str,
+                   rotate: Any, seed: Any, subset: Any, test_subset: Any,
+                   flag: threading.Event) -> Iterator[tuple]:
+    skip = gr.skip()
+    try:
+        config = make_config(recipe_name, model, epochs, batch_size, lr, scheduler, rotate, seed, subset, test_subset)
+    except ConfigError as exc:
+        raise gr.Error(f"Invalid setting: {exc}") from None
+    if flag.is_set():
+        yield progress_html(0, "Stopped before it started.", "stopped"), skip, skip, skip, skip, skip, skip
+        return
+    curves = _Curves(config.epochs)
+    yield (progress_html(0, f"Loading MNIST from {data_root(config.data)} (downloaded on first use)..."),
+           curves.loss_plot(), curves.accuracy_plot(), [], None, None, skip)
+    t0 = last = time.perf_counter()
+    total_steps = 1
+    done: DoneEvent | None = None
+    try:
+        for ev in train(config, stop=flag.is_set):
+            now = time.perf_counter()
+            if isinstance(ev, StartEvent):
+                total_steps = ev.batches_per_epoch * config.epochs
+                curves.test_images = ev.test_images
+                t0 = now
+                yield (progress_html(0, f"Training {config.model} ({ev.parameters:,} parameters) on {ev.device}: "
+                                        f"{ev.train_images:,} train and {ev.test_images:,} test images, "
+                                        f"{ev.batches_per_epoch} batches per epoch."),
+                       skip, skip, skip, skip, skip, skip)
+            elif isinstance(ev, BatchEvent):
+                curves.batch(ev)
+                if now - last >= UPDATE_SECONDS:
+                    last = now
+                    left = (now - t0) / ev.step * (total_steps - ev.step)
+                    text = (f"Epoch {ev.epoch}/{config.epochs} · batch {ev.batch}/{ev.batches} · "
+                            f"loss {ev.loss:.4f} · train acc {ev.train_acc:.2f}% · {_clock(now - t0)} elapsed · "
+                            f"about {_clock(left)} left")
+                    yield progress_html(ev.step / total_steps, text), curves.loss_plot(), skip, skip, skip, skip, skip
+            elif isinstance(ev, EpochEvent):
+                curves.epoch(ev)
+                last = now
+                step = ev.epoch * total_steps // config.epochs
+                left = (now - t0) / max(step, 1) * (total_steps - step)
+                text = (f"Epoch {ev.epoch}/{config.epochs} done: test accuracy {ev.test_acc:.2f}%, "
+                        f"test loss {ev.test_loss:.4f} · {_clock(now - t0)} elapsed"
+                        + (f" · about {_clock(left)} left" if ev.epoch < config.epochs and not ev.partial else ""))
+                yield (progress_html(step / total_steps, text), curves.loss_plot(), curves.accuracy_plot(),
+                       curves.rows, skip, skip, skip)
+            elif isinstance(ev, DoneEvent):
+                done = ev
+    except MNISTNotFoundError as exc:
+        raise gr.Error(str(exc).replace("\n", " ")) from None
+    except ConfigError as exc:
+        raise gr.Error(f"Invalid setting: {exc}") from None
+    except Exception as exc:  # the visitor gets a sentence; the server log keeps the traceback
+        log.exception("training failed")
+        raise gr.Error(f"Training failed: {type(exc).__name__}: {exc}") from None
+    if done is None:
+        return
+    yield from _finish(done, config, curves)
+
+
+def _finish(done: DoneEvent, config: TrainConfig, curves: _Curves) -> Iterator[tuple]:
+    """The run's last updates: outcome, then the confusion matrix, misclassified digits and model list."""
+    skip = gr.skip()
+    fraction = 1.0 if done.status == "completed" else (curves.batch_x[-1] / config.epochs if curves.batch_x else 0)
+    text = f"Run {done.status} after {_clock(done.seconds)}: {done.message}."
+    if done.checkpoint is None:
+        yield progress_html(fraction, text + " No checkpoint was saved.", done.status), skip, skip, skip, skip, skip, skip
+        return
+    yield (progress_html(fraction, text + " Testing the saved checkpoint...", done.status),
+           curves.loss_plot(), curves.accuracy_plot(), curves.rows, skip, skip, skip)
+    confusion, errors = _confusion_and_errors(done.checkpoint, config)
+    key = _run_key(done.checkpoint)
+    gr.Info(f"Saved run {done.checkpoint.parent.name}; it is selected in the Draw tab.")
+    yield (progress_html(fraction, text + f" Saved as run {done.checkpoint.parent.name}, now selected in the "
+                                          "Draw tab.", done.status),
+           skip, skip, skip, confusion, errors, models_dropdown(key))
+
+
+def arm_run(request: gr.Request = None) -> tuple[Any, Any]:
+    """On Start, before queueing: a fresh stop flag for this visitor; Start off, Stop on."""
+    STOP_FLAGS.arm(_session(request))
+    return gr.Button(interactive=False), gr.Button(interactive=True)
+
+
+def stop_run(request: gr.Request = None) -> None:
+    """Stop this visitor's run (queued or going) after the current batch; nobody else's."""
+    if STOP_FLAGS.stop(_session(request)):
+        gr.Info("Stopping after this batch; the checkpoint is saved.")
+    else:
+        gr.Warning("No run of yours is going.")
+
+
+def run_over() -> tuple[Any, Any]:
+    """Start on, Stop off."""
+    return gr.Button(interactive=True), gr.Button(interactive=False)
+
+
+def page_closed(request: gr.Request = None) -> None:
+    """A visitor left: stop their run, if any, so that the queue moves on."""
+    STOP_FLAGS.stop(_session(request))
+
+
+# ---------------------------------------------------------------- layout
+
+def _train_tab(draw_model: gr.Dropdown) -> None:
+    names = recipe_names()
+    first = default_recipe()
+    values = dict(zip(CONTROL_FIELDS, recipe_values(first)))
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            recipe_dd = gr.Dropdown(names, value=first, label="Recipe", info="fills the settings below")
+            model = gr.Dropdown([(f"{n}", n) for n in MODELS], value=values["model"], label="Model preset")
+            epochs = gr.Slider(EPOCHS_MIN, EPOCHS_MAX, value=values["epochs"], step=1, label="Epochs")
+            with gr.Row():
+                batch_size = gr.Number(values["batch_size"], label="Batch size", precision=0, min_width=100)
+                lr = gr.Number(values["lr"], label="Learning rate", min_width=100)
+            scheduler = gr.Radio([(SCHEDULER_LABELS.get(s, s), s) for s in SCHEDULERS], value=values["scheduler"],
+                                 label="Scheduler")
+            with gr.Row():
+                rotate = gr.Number(values["rotate"], label="Rotation ± degrees (0 = off)", min_width=100)
+                seed = gr.Number(values["seed"], label="Random seed", precision=0, min_width=100)
+            with gr.Accordion("Quick runs: fewer images", open=False):
+                with gr.Row():
+                    subset = gr.Number(values["subset"], label="Train images (empty = all 60,000)",
+                                       precision=0, min_width=100)
+                    test_subset = gr.Number(values["test_subset"], label="Test images (empty = all 10,000)",
+                                            precision=0, min_width=100)
+            note = gr.Markdown(_recipe_note(first), elem_classes="mn-note")
+            with gr.Row():
+                start = gr.Button("Start", variant="primary", elem_id="train-start")
+                stop = gr.Button("Stop", variant="stop", interactive=False, elem_id="train-stop")
+            gr.Markdown("One run trains at a time; others wait in the queue, their place shown above the "
+                        "progress bar. Classifying keeps working meanwhile.", elem_classes="mn-note")
+        with gr.Column(scale=3):
+            progress = gr.HTML(IDLE_PROGRESS, elem_id="train-progress")
+            with gr.Row():
+                loss_plot = gr.Plot(plots.loss_figure([], [], [], [], values["epochs"]), label="Loss",
+                                    elem_id="loss-plot", format="png")
+                acc_plot = gr.Plot(plots.accuracy_figure([], [], [], values["epochs"]), label="Accuracy",
+                                   elem_id="acc-plot", format="png")
+            table = gr.Dataframe(headers=EPOCH_HEADERS, label="Epochs", interactive=False, elem_id="epoch-table",
+                                 max_height=260)
+            with gr.Row():
+                confusion = gr.Plot(label="Confusion matrix (test set)", elem_id="confusion-plot", format="png")
+                errors = gr.Plot(label="Misclassified test digits (true→predicted)", elem_id="errors-plot",
+                                 format="png")
+
+    controls = [model, epochs, batch_size, lr, scheduler, rotate, seed, subset, test_subset]
+    recipe_dd.change(recipe_values, recipe_dd, controls + [note], api_name="recipe", queue=False)
+    started = start.click(arm_run, None, [start, stop], queue=False, api_visibility="private")
+    running = started.then(train_run, [recipe_dd] + controls,
+                           [progress, loss_plot, acc_plot, table, confusion, errors, draw_model],
+                           api_name="train", concurrency_limit=1, concurrency_id="train",
+                           show_progress="full", show_progress_on=[progress])
+    running.then(run_over, None, [start, stop], queue=False, api_visibility="private")
+    stop.click(stop_run, None, None, api_name="stop", queue=False)
+
+
+def _architecture_tab() -> None:
+    text, table, figure = architecture(DEFAULT_MODEL)
+    model = gr.Dropdown([(f"{n}: {d}", n) for n, (_, d) in MODELS.items()], value=DEFAULT_MODEL, label="Model")
+    summary = gr.Markdown(text)
+    layers = gr.Dataframe(table, headers=LAYER_HEADERS, label="Layers, in execution order (RF and jump after "
+                          "the layer)", interactive=False, max_height=420, elem_id="layer-table")
+    rf_plot = gr.Plot(figure, label="Receptive field, layer by layer", format="png")
+    model.change(architecture, model, [summary, layers, rf_plot], api_name="layer_table", concurrency_limit=4)
+
+
+def _draw_tab(draw_model: gr.Dropdown) -> None:
+    with gr.Row():
+        with gr.Column(scale=3, min_width=300):
+            sketch = gr.Sketchpad(label="Draw a digit", type="numpy", image_mode="RGBA", canvas_size=(280, 280),
+                                  fixed_canvas=True, layers=False, transforms=(), height=400,
+                                  brush=gr.Brush(default_size=12, colors=["#000000"], color_mode="fixed"),
+                                  eraser=gr.Eraser(default_size=16), elem_id="sketchpad")
+            clear = gr.Button("Clear", elem_id="draw-clear")
+            gr.Markdown("The drawing is made into what MNIST would have had: grayscale, inverted to white on "
+                        "black, cropped to the ink, the longer side scaled to 20 px, placed in 28x28 by its centre "
+                        "of mass.", elem_classes="mn-note")
+        with gr.Column(scale=2, min_width=260):
+            draw_model.render()
+            label = gr.Label(EMPTY_CANVAS, num_top_classes=3, label="Prediction (top 3)", elem_id="prediction")
+            with gr.Row():
+                gr.Markdown("**What the model sees**\n\n28x28, white on black, as in MNIST", min_width=100)
+                seen = gr.Image(show_label=False, type="numpy", interactive=False, height=168, width=168,
+                                elem_id="model-input", format="png", buttons=[], min_width=100)
+            upload = gr.Image(label="...or upload a picture of a digit", type="pil", image_mode=None,
+                              sources=["upload", "clipboard"], height=180, elem_id="upload")
+    fast = dict(concurrency_limit=4, concurrency_id="classify", show_progress="hidden")
+    sketch.change(predict_digit, [sketch, draw_model], [label, seen], api_name="classify",
+                  trigger_mode="always_last", **fast)
+    upload.change(predict_digit, [upload, draw_model], [label, seen], api_name="classify_upload", **fast)
+    draw_model.change(predict_either, [sketch, upload, draw_model], [label, seen], api_visibility="private", **fast)
+    clear.click(lambda: (None, None, EMPTY_CANVAS, None), None, [sketch, upload, label, seen], queue=False,
+                api_visibility="private")
+
+
+def build_app() -> gr.Blocks:
+    """The three-tab Blocks; nothing heavy loads until a visitor asks for it."""
+    choices = checkpoint_choices()
+    with gr.Blocks(title="mnistnet: train, inspect and draw MNIST digits") as demo:
+        gr.Markdown("# mnistnet\nTrain the 8,546-parameter MNIST Net live, look inside its receptive field, "
+                    "and draw digits for it to read.")
+        draw_model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Model",
+                                 info="shipped checkpoints first, then runs trained here", render=False,
+                                 elem_id="draw-model")
+        with gr.Tabs():
+            with gr.Tab("Train", id="train"):
+                _train_tab(draw_model)
+            with gr.Tab("Architecture", id="architecture"):
+                _architecture_tab()
+            with gr.Tab("Draw", id="draw") as draw_tab:
+                _draw_tab(draw_model)
+        refresh = dict(queue=False, api_visibility="private")
+        demo.load(models_dropdown, draw_model, draw_model, **refresh)
+        draw_tab.select(models_dropdown, draw_model, draw_model, **refresh)
+        demo.unload(page_closed)
+    return demo
+
+
+def launch_options() -> dict[str, Any]:
+    """What app.py passes to launch(); host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT."""
+    return {"css": CSS, "js": JS, "theme": gr.themes.Soft()}
+
