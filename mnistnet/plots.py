@@ -5,6 +5,7 @@ from typing import Any, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 # Figure() objects, never pyplot: no global state, so several sessions can draw at once in threads.
 TRAIN_COLOR, TEST_COLOR = "#1f77b4", "#d62728"
@@ -25,9 +26,13 @@ def loss_figure(batch_x: Sequence[float], batch_loss: Sequence[float], epochs: S
         ax.plot(epochs, test_loss, "o-", color=TEST_COLOR, lw=1.8, ms=5, label="test (per epoch)")
     ax.set(title="Loss", xlabel="epoch", ylabel="NLL loss", xlim=(0, max(1, total_epochs)))
     if batch_x or epochs:
+        # log scale: the loss falls by orders of magnitude; plain numbers read better than 2x10^0
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.legend(loc="upper right", fontsize=8)
-    ax.grid(alpha=0.3, which="both")
+    ax.grid(alpha=0.3)
     return fig
 
 
@@ -97,7 +102,7 @@ def misclassified_figure(images: np.ndarray, labels: np.ndarray, preds: np.ndarr
 def receptive_field_figure(rows: list[dict[str, Any]], image_size: int = 28) -> Figure:
     """Receptive field after each spatial layer (conv and pooling), against the image size."""
     spatial = [r for r in rows if r.get("kernel") is not None]
-    fig, ax = _figure(7.5, 3.4)
+    fig, ax = _figure(10, 3.6)
     x = np.arange(1, len(spatial) + 1)
     rfs = [r["rf"] for r in spatial]
     colors = ["#1f77b4" if r["type"] == "Conv2d" else "#ff7f0e" for r in spatial]

@@ -65,6 +65,7 @@ class StopFlags:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._flags: dict[str, threading.Event] = {}
+        self._running: set[str] = set()
 
     def arm(self, session: str) -> threading.Event:
         """A fresh flag for the run this session is about to queue."""
@@ -75,22 +76,25 @@ class StopFlags:
     def claim(self, session: str) -> threading.Event:
         """The flag armed for this session's run (Stop may already have set it while it queued), or a new one."""
         with self._lock:
+            self._running.add(session)
             return self._flags.setdefault(session, threading.Event())
 
-    def stop(self, session: str) -> bool:
-        """Set this session's flag; False when it has no run armed or going."""
+    def stop(self, session: str) -> str | None:
+        """Set this session's flag: 'running' or 'queued' for the run it stops, None when there is none."""
         with self._lock:
             flag = self._flags.get(session)
+            state = "running" if session in self._running else "queued"
         if flag is None:
-            return False
+            return None
         flag.set()
-        return True
+        return state
 
     def release(self, session: str, flag: threading.Event) -> None:
         """Forget the flag once its run is over."""
         with self._lock:
             if self._flags.get(session) is flag:
                 del self._flags[session]
+                self._running.discard(session)
 
 
 STOP_FLAGS = StopFlags()
@@ -118,7 +122,8 @@ def _choice_label(run: Run) -> str:
     if test_n and run.best_test_acc is not None:
         acc += f" on {test_n:,} test images"
     if run.shipped:
-        return f"{run.id.partition(':')[2]} · shipped · {run.model} · {acc}"
+        name = run.id.partition(":")[2]
+        return f"{name} · shipped" + (f" · {run.model}" if run.model != name else "") + f" · {acc} test accuracy"
     status = "" if run.status == "completed" else f" · {run.status}"
     return f"run {run.id} · {run.model} · {acc}{status}"
 
@@ -230,7 +235,8 @@ def recipe_names() -> list[str]:
 
 
 def default_recipe() -> str:
-    return recipe_names()[0] if "quick" in RECIPES else DEFAULT_RECIPE
+    """The recipe the Train tab opens with: 'quick' when it exists, else the engine's default."""
+    return "quick" if "quick" in RECIPES else DEFAULT_RECIPE
 
 
 def _recipe_note(name: str) -> str:
@@ -312,11 +318,11 @@ def _confusion_and_errors(checkpoint: Path, config: TrainConfig) -> tuple[Any, A
     return plots.confusion_figure(labels, preds), plots.misclassified_figure(test_x.numpy(), labels, preds)
 
 
-class _Curves:
-    """What the live plots and the epoch table show, gathered from the engine's events."""
+class _RunView:
+    """What the Train tab shows of one run, gathered from the engine's events: curves, table, progress."""
 
-    def __init__(self, epochs: int) -> None:
-        self.epochs = epochs
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
         self.batch_x: list[float] = []
         self.batch_loss: list[float] = []
         self.pending: list[float] = []
@@ -326,8 +332,55 @@ class _Curves:
         self.test_acc: list[float] = []
         self.test_loss: list[float] = []
         self.test_images = 0
+        self.total_steps = 1
+        self.t0 = self.last = time.perf_counter()
+        self.done: DoneEvent | None = None
 
-    def batch(self, ev: BatchEvent) -> None:
+    def loss_plot(self) -> Any:
+        return plots.loss_figure(self.batch_x, self.batch_loss, self.ep, self.test_loss, self.config.epochs)
+
+    def accuracy_plot(self) -> Any:
+        return plots.accuracy_figure(self.ep, self.train_acc, self.test_acc, self.config.epochs)
+
+    def loading(self) -> tuple:
+        text = f"Loading MNIST from {data_root(self.config.data)} (downloaded on first use)..."
+        return progress_html(0, text), self.loss_plot(), self.accuracy_plot(), [], None, None, gr.skip()
+
+    def update(self, ev: Any) -> tuple | None:
+        """The outputs to send for this event, or None when it is not yet time to refresh."""
+        skip, now = gr.skip(), time.perf_counter()
+        if isinstance(ev, StartEvent):
+            self.total_steps, self.test_images, self.t0 = ev.batches_per_epoch * self.config.epochs, ev.test_images, now
+            text = (f"Training {self.config.model} ({ev.parameters:,} parameters) on {ev.device}: "
+                    f"{ev.train_images:,} train and {ev.test_images:,} test images, {ev.batches_per_epoch} batches "
+                    "per epoch.")
+            return progress_html(0, text), skip, skip, skip, skip, skip, skip
+        if isinstance(ev, BatchEvent):
+            self._batch(ev)
+            if now - self.last < UPDATE_SECONDS:
+                return None
+            self.last = now
+            text = (f"Epoch {ev.epoch}/{self.config.epochs} · batch {ev.batch}/{ev.batches} · loss {ev.loss:.4f} · "
+                    f"train acc {ev.train_acc:.2f}% · {self._times(ev.step)}")
+            return progress_html(ev.step / self.total_steps, text), self.loss_plot(), skip, skip, skip, skip, skip
+        if isinstance(ev, EpochEvent):
+            self._epoch(ev)
+            self.last = now
+            step = ev.epoch * self.total_steps // self.config.epochs
+            text = (f"Epoch {ev.epoch}/{self.config.epochs} done: test accuracy {ev.test_acc:.2f}%, "
+                    f"test loss {ev.test_loss:.4f} · {self._times(step, left=ev.epoch < self.config.epochs)}")
+            return (progress_html(step / self.total_steps, text), self.loss_plot(), self.accuracy_plot(), self.rows,
+                    skip, skip, skip)
+        if isinstance(ev, DoneEvent):
+            self.done = ev
+        return None
+
+    def _times(self, step: int, left: bool = True) -> str:
+        elapsed = time.perf_counter() - self.t0
+        remaining = elapsed / max(step, 1) * (self.total_steps - step)
+        return f"{_clock(elapsed)} elapsed" + (f" · about {_clock(remaining)} left" if left else "")
+
+    def _batch(self, ev: BatchEvent) -> None:
         self.pending.append(ev.loss)
         every = max(1, ev.batches // CURVE_POINTS_PER_EPOCH)
         if len(self.pending) >= every or ev.batch == ev.batches:
@@ -335,7 +388,7 @@ class _Curves:
             self.batch_loss.append(sum(self.pending) / len(self.pending))
             self.pending = []
 
-    def epoch(self, ev: EpochEvent) -> None:
+    def _epoch(self, ev: EpochEvent) -> None:
         self.ep.append(ev.epoch)
         self.train_acc.append(ev.train_acc)
         self.test_acc.append(ev.test_acc)
@@ -346,12 +399,6 @@ class _Curves:
                           round(ev.test_acc, 2), f"{correct}/{self.test_images}", f"{ev.lr:.4g}",
                           round(ev.seconds, 1), note])
 
-    def loss_plot(self) -> Any:
-        return plots.loss_figure(self.batch_x, self.batch_loss, self.ep, self.test_loss, self.epochs)
-
-    def accuracy_plot(self) -> Any:
-        return plots.accuracy_figure(self.ep, self.train_acc, self.test_acc, self.epochs)
-
 
 def train_run(recipe_name: str, model: str, epochs: Any, batch_size: Any, lr: Any, scheduler: str, rotate: Any,
               seed: Any, subset: Any, test_subset: Any, request: gr.Request = None) -> Iterator[tuple]:
@@ -360,61 +407,36 @@ def train_run(recipe_name: str, model: str, epochs: Any, batch_size: Any, lr: An
     session = _session(request)
     flag = STOP_FLAGS.claim(session)
     try:
-        yield from _train_updates(recipe_name, model, epochs, batch_size, lr, scheduler, rotate, seed, subset,
-                                  test_subset, flag)
+        try:
+            config = make_config(recipe_name, model, epochs, batch_size, lr, scheduler, rotate, seed, subset,
+                                 test_subset)
+        except ConfigError as exc:
+            raise gr.Error(f"Invalid setting: {exc}") from None
+        if flag.is_set():
+            yield progress_html(0, "Stopped before it started.", "stopped"), *[gr.skip()] * 6
+            return
+        view = _RunView(config)
+        yield view.loading()
+        yield from _stream(view, train(config, stop=flag.is_set), flag)
+        if view.done is not None:
+            yield from _finish(view)
     finally:
         STOP_FLAGS.release(session, flag)
 
 
-def _train_updates(recipe_name: str, model: str, epochs: Any, batch_size: Any, lr: Any, scheduler: str,
-                   rotate: Any, seed: Any, subset: Any, test_subset: Any,
-                   flag: threading.Event) -> Iterator[tuple]:
-    skip = gr.skip()
+def _stream(view: _RunView, events: Iterator[Any], flag: threading.Event) -> Iterator[tuple]:
+    """The engine's events as page updates; errors become messages, never tracebacks."""
     try:
-        config = make_config(recipe_name, model, epochs, batch_size, lr, scheduler, rotate, seed, subset, test_subset)
-    except ConfigError as exc:
-        raise gr.Error(f"Invalid setting: {exc}") from None
-    if flag.is_set():
-        yield progress_html(0, "Stopped before it started.", "stopped"), skip, skip, skip, skip, skip, skip
-        return
-    curves = _Curves(config.epochs)
-    yield (progress_html(0, f"Loading MNIST from {data_root(config.data)} (downloaded on first use)..."),
-           curves.loss_plot(), curves.accuracy_plot(), [], None, None, skip)
-    t0 = last = time.perf_counter()
-    total_steps = 1
-    done: DoneEvent | None = None
-    try:
-        for ev in train(config, stop=flag.is_set):
-            now = time.perf_counter()
-            if isinstance(ev, StartEvent):
-                total_steps = ev.batches_per_epoch * config.epochs
-                curves.test_images = ev.test_images
-                t0 = now
-                yield (progress_html(0, f"Training {config.model} ({ev.parameters:,} parameters) on {ev.device}: "
-                                        f"{ev.train_images:,} train and {ev.test_images:,} test images, "
-                                        f"{ev.batches_per_epoch} batches per epoch."),
-                       skip, skip, skip, skip, skip, skip)
-            elif isinstance(ev, BatchEvent):
-                curves.batch(ev)
-                if now - last >= UPDATE_SECONDS:
-                    last = now
-                    left = (now - t0) / ev.step * (total_steps - ev.step)
-                    text = (f"Epoch {ev.epoch}/{config.epochs} · batch {ev.batch}/{ev.batches} · "
-                            f"loss {ev.loss:.4f} · train acc {ev.train_acc:.2f}% · {_clock(now - t0)} elapsed · "
-                            f"about {_clock(left)} left")
-                    yield progress_html(ev.step / total_steps, text), curves.loss_plot(), skip, skip, skip, skip, skip
-            elif isinstance(ev, EpochEvent):
-                curves.epoch(ev)
-                last = now
-                step = ev.epoch * total_steps // config.epochs
-                left = (now - t0) / max(step, 1) * (total_steps - step)
-                text = (f"Epoch {ev.epoch}/{config.epochs} done: test accuracy {ev.test_acc:.2f}%, "
-                        f"test loss {ev.test_loss:.4f} · {_clock(now - t0)} elapsed"
-                        + (f" · about {_clock(left)} left" if ev.epoch < config.epochs and not ev.partial else ""))
-                yield (progress_html(step / total_steps, text), curves.loss_plot(), curves.accuracy_plot(),
-                       curves.rows, skip, skip, skip)
-            elif isinstance(ev, DoneEvent):
-                done = ev
+        for ev in events:
+            update = view.update(ev)
+            if update is not None:
+                yield update
+    except GeneratorExit:
+        # The visitor left and Gradio dropped this stream. Stop the run the proper way, so that its
+        # checkpoint and run.json are final, in a thread: this may run on the server's event loop.
+        flag.set()
+        threading.Thread(target=_drain, args=(events,), name="mnistnet-stop", daemon=True).start()
+        raise
     except MNISTNotFoundError as exc:
         raise gr.Error(str(exc).replace("\n", " ")) from None
     except ConfigError as exc:
@@ -422,27 +444,31 @@ def _train_updates(recipe_name: str, model: str, epochs: Any, batch_size: Any, l
     except Exception as exc:  # the visitor gets a sentence; the server log keeps the traceback
         log.exception("training failed")
         raise gr.Error(f"Training failed: {type(exc).__name__}: {exc}") from None
-    if done is None:
-        return
-    yield from _finish(done, config, curves)
 
 
-def _finish(done: DoneEvent, config: TrainConfig, curves: _Curves) -> Iterator[tuple]:
+def _drain(events: Iterator[Any]) -> None:
+    try:
+        for _ in events:
+            pass
+    except Exception:
+        log.exception("stopping an abandoned run failed")
+
+
+def _finish(view: _RunView) -> Iterator[tuple]:
     """The run's last updates: outcome, then the confusion matrix, misclassified digits and model list."""
-    skip = gr.skip()
-    fraction = 1.0 if done.status == "completed" else (curves.batch_x[-1] / config.epochs if curves.batch_x else 0)
+    skip, done, config = gr.skip(), view.done, view.config
+    fraction = 1.0 if done.status == "completed" else (view.batch_x[-1] / config.epochs if view.batch_x else 0)
     text = f"Run {done.status} after {_clock(done.seconds)}: {done.message}."
     if done.checkpoint is None:
-        yield progress_html(fraction, text + " No checkpoint was saved.", done.status), skip, skip, skip, skip, skip, skip
+        yield progress_html(fraction, text + " No checkpoint was saved.", done.status), *[skip] * 6
         return
     yield (progress_html(fraction, text + " Testing the saved checkpoint...", done.status),
-           curves.loss_plot(), curves.accuracy_plot(), curves.rows, skip, skip, skip)
+           view.loss_plot(), view.accuracy_plot(), view.rows, skip, skip, skip)
     confusion, errors = _confusion_and_errors(done.checkpoint, config)
-    key = _run_key(done.checkpoint)
-    gr.Info(f"Saved run {done.checkpoint.parent.name}; it is selected in the Draw tab.")
-    yield (progress_html(fraction, text + f" Saved as run {done.checkpoint.parent.name}, now selected in the "
-                                          "Draw tab.", done.status),
-           skip, skip, skip, confusion, errors, models_dropdown(key))
+    name = done.checkpoint.parent.name
+    gr.Info(f"Saved run {name}; it is selected in the Draw tab.", duration=5)
+    yield (progress_html(fraction, text + f" Saved as run {name}, now selected in the Draw tab.", done.status),
+           skip, skip, skip, confusion, errors, models_dropdown(_run_key(done.checkpoint)))
 
 
 def arm_run(request: gr.Request = None) -> tuple[Any, Any]:
@@ -453,10 +479,13 @@ def arm_run(request: gr.Request = None) -> tuple[Any, Any]:
 
 def stop_run(request: gr.Request = None) -> None:
     """Stop this visitor's run (queued or going) after the current batch; nobody else's."""
-    if STOP_FLAGS.stop(_session(request)):
-        gr.Info("Stopping after this batch; the checkpoint is saved.")
+    state = STOP_FLAGS.stop(_session(request))
+    if state == "running":
+        gr.Info("Stopping after this batch; the checkpoint is saved.", duration=5)
+    elif state == "queued":
+        gr.Info("Your run will not start: it leaves the queue.", duration=5)
     else:
-        gr.Warning("No run of yours is going.")
+        gr.Warning("No run of yours is going.", duration=5)
 
 
 def run_over() -> tuple[Any, Any]:
@@ -486,13 +515,13 @@ def _train_tab(draw_model: gr.Dropdown) -> None:
             scheduler = gr.Radio([(SCHEDULER_LABELS.get(s, s), s) for s in SCHEDULERS], value=values["scheduler"],
                                  label="Scheduler")
             with gr.Row():
-                rotate = gr.Number(values["rotate"], label="Rotation ± degrees (0 = off)", min_width=100)
+                rotate = gr.Number(values["rotate"], label="Rotation ±° (0 = off)", min_width=100)
                 seed = gr.Number(values["seed"], label="Random seed", precision=0, min_width=100)
             with gr.Accordion("Quick runs: fewer images", open=False):
                 with gr.Row():
-                    subset = gr.Number(values["subset"], label="Train images (empty = all 60,000)",
+                    subset = gr.Number(values["subset"], label="Train images", info="empty: all 60,000",
                                        precision=0, min_width=100)
-                    test_subset = gr.Number(values["test_subset"], label="Test images (empty = all 10,000)",
+                    test_subset = gr.Number(values["test_subset"], label="Test images", info="empty: all 10,000",
                                             precision=0, min_width=100)
             note = gr.Markdown(_recipe_note(first), elem_classes="mn-note")
             with gr.Row():
@@ -503,16 +532,18 @@ def _train_tab(draw_model: gr.Dropdown) -> None:
         with gr.Column(scale=3):
             progress = gr.HTML(IDLE_PROGRESS, elem_id="train-progress")
             with gr.Row():
+                # the figures carry their own titles; Gradio's label badge would cover them
                 loss_plot = gr.Plot(plots.loss_figure([], [], [], [], values["epochs"]), label="Loss",
-                                    elem_id="loss-plot", format="png")
+                                    show_label=False, elem_id="loss-plot", format="png")
                 acc_plot = gr.Plot(plots.accuracy_figure([], [], [], values["epochs"]), label="Accuracy",
-                                   elem_id="acc-plot", format="png")
+                                   show_label=False, elem_id="acc-plot", format="png")
             table = gr.Dataframe(headers=EPOCH_HEADERS, label="Epochs", interactive=False, elem_id="epoch-table",
                                  max_height=260)
             with gr.Row():
-                confusion = gr.Plot(label="Confusion matrix (test set)", elem_id="confusion-plot", format="png")
-                errors = gr.Plot(label="Misclassified test digits (true→predicted)", elem_id="errors-plot",
-                                 format="png")
+                confusion = gr.Plot(label="Confusion matrix (test set)", show_label=False, elem_id="confusion-plot",
+                                    format="png")
+                errors = gr.Plot(label="Misclassified test digits (true→predicted)", show_label=False,
+                                 elem_id="errors-plot", format="png")
 
     controls = [model, epochs, batch_size, lr, scheduler, rotate, seed, subset, test_subset]
     recipe_dd.change(recipe_values, recipe_dd, controls + [note], api_name="recipe", queue=False)
@@ -527,11 +558,11 @@ def _train_tab(draw_model: gr.Dropdown) -> None:
 
 def _architecture_tab() -> None:
     text, table, figure = architecture(DEFAULT_MODEL)
-    model = gr.Dropdown([(f"{n}: {d}", n) for n, (_, d) in MODELS.items()], value=DEFAULT_MODEL, label="Model")
+    model = gr.Dropdown(list(MODELS), value=DEFAULT_MODEL, label="Model")
     summary = gr.Markdown(text)
     layers = gr.Dataframe(table, headers=LAYER_HEADERS, label="Layers, in execution order (RF and jump after "
                           "the layer)", interactive=False, max_height=420, elem_id="layer-table")
-    rf_plot = gr.Plot(figure, label="Receptive field, layer by layer", format="png")
+    rf_plot = gr.Plot(figure, label="Receptive field, layer by layer", show_label=False, format="png")
     model.change(architecture, model, [summary, layers, rf_plot], api_name="layer_table", concurrency_limit=4)
 
 

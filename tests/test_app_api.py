@@ -17,6 +17,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.utils import Status  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "checkpoints" / "net.pt"
 STARTUP_SECONDS = 90
 
 
@@ -137,6 +138,13 @@ def test_training_streams_queues_stops_per_visitor_and_feeds_the_draw_tab(app_ur
     queued = wait_for(lambda: (s := short_run.status()).code == Status.IN_QUEUE and s.rank is not None and s,
                       20, "Bob's run to be queued")
     assert queued.rank == 0
+    # classifying keeps working meanwhile, for anyone
+    if SHIPPED.is_file():
+        t0 = time.monotonic()
+        label, _ = client(app_url).predict(handle_file(str(digit_png(tmp_path / "one.png"))), "shipped:net",
+                                           api_name="/classify_upload")
+        assert label["label"] == "1" and time.monotonic() - t0 < 15
+        assert not long_run.done()
     # Bob pressing Stop stops nothing of Alice's
     bob.predict(api_name="/stop")
     seen = len(long_run.outputs())
