@@ -84,8 +84,8 @@ def misclassified_figure(images: np.ndarray, labels: np.ndarray, preds: np.ndarr
     rows = max(1, int(np.ceil(len(wrong) / cols)))
     fig = Figure(figsize=(cols * 0.7, rows * 0.85 + 0.35), dpi=90, layout="constrained")
     total = int((np.asarray(labels) != np.asarray(preds)).sum())
-    fig.suptitle(f"Misclassified: {total:,} of {len(labels):,}" + (f" (first {len(wrong)})" if total > len(wrong) else ""),
-                 fontsize=10)
+    shown = f" (first {len(wrong)})" if total > len(wrong) else ""
+    fig.suptitle(f"Misclassified: {total:,} of {len(labels):,}{shown}", fontsize=10)
     if not len(wrong):
         ax = fig.add_subplot()
         ax.text(0.5, 0.5, "none: every test digit is right", ha="center", va="center")

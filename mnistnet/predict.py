@@ -31,8 +31,7 @@ def _from_pil(image: Any) -> np.ndarray:
 
 
 def _as_array(image: Any) -> np.ndarray | None:
-    """PIL image, array, file path, or a Gradio ImageEditor value (dict with composite/layers) ->
-    float array in [0, 1], at most MAX_SIDE on its longer side."""
+    """PIL image, array, file path or Gradio ImageEditor dict -> float array in [0, 1], at most MAX_SIDE long."""
     if isinstance(image, dict):  # gr.Sketchpad / gr.ImageEditor value, read without importing gradio
         composite = image.get("composite")
         if composite is None:
@@ -73,11 +72,9 @@ def _as_array(image: Any) -> np.ndarray | None:
 
 
 def _paper_level(ink: np.ndarray) -> np.ndarray:
-    """The paper's own ink level at each pixel of a photo (shading, tint), without the strokes.
-
-    Morphological opening on a coarse grid: the darkest-paper level per block, opened over 5x5 blocks,
-    drops anything narrower than about a sixth of the image, which every pen stroke is.
-    """
+    """The paper's own ink level at each pixel of a photo (shading, tint), without the strokes."""
+    # Morphological opening on a coarse grid: the lowest level per block, opened over 5x5 blocks, drops
+    # anything narrower than about a sixth of the image, which every pen stroke is.
     h, w = ink.shape
     block = max(1, round(max(h, w) / 32))
     t = torch.from_numpy(np.ascontiguousarray(ink))[None, None]

@@ -284,6 +284,7 @@ def make_config(recipe_name: str, model: str, epochs: Any, batch_size: Any, lr: 
 
 
 def _clock(seconds: float) -> str:
+    """m:ss, or h:mm:ss."""
     seconds = max(0, int(round(seconds)))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
         else f"{seconds // 60}:{seconds % 60:02d}"
@@ -402,8 +403,7 @@ class _RunView:
 
 def train_run(recipe_name: str, model: str, epochs: Any, batch_size: Any, lr: Any, scheduler: str, rotate: Any,
               seed: Any, subset: Any, test_subset: Any, request: gr.Request = None) -> Iterator[tuple]:
-    """Train with the form's settings, streaming (progress, loss plot, accuracy plot, epoch table,
-    confusion matrix, misclassified digits, Draw-tab model list)."""
+    """Train with the form's settings, streaming the progress, curves, table, test-set views and model list."""
     session = _session(request)
     flag = STOP_FLAGS.claim(session)
     try:
@@ -507,7 +507,7 @@ def _train_tab(draw_model: gr.Dropdown) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             recipe_dd = gr.Dropdown(names, value=first, label="Recipe", info="fills the settings below")
-            model = gr.Dropdown([(f"{n}", n) for n in MODELS], value=values["model"], label="Model preset")
+            model = gr.Dropdown(list(MODELS), value=values["model"], label="Model preset")
             epochs = gr.Slider(EPOCHS_MIN, EPOCHS_MAX, value=values["epochs"], step=1, label="Epochs")
             with gr.Row():
                 batch_size = gr.Number(values["batch_size"], label="Batch size", precision=0, min_width=100)

@@ -82,10 +82,8 @@ def save_screenshot(page, tmp_path: Path, name: str) -> Path:
 
 
 def stroke(page, points: list[tuple[float, float]]) -> None:
-    """One pen stroke through the points (page coordinates), with a few steps in between.
-
-    Few: headless Chromium renders the canvas in software, and each mouse move costs a frame.
-    """
+    """One pen stroke through the points (page coordinates), with a few steps in between."""
+    # few: headless Chromium renders the canvas in software, and each mouse move costs a frame
     page.mouse.move(*points[0])
     page.mouse.down()
     for (x0, y0), (x1, y1) in zip(points, points[1:]):
@@ -155,8 +153,9 @@ def test_train_a_tiny_run_and_watch_the_plots(page, app_url, tmp_path):
         window.plotSrcs = {loss: [], acc: []};
         for (const [id, key] of [['#loss-plot', 'loss'], ['#acc-plot', 'acc']]) {
             const el = document.querySelector(id);
+            const seen = window.plotSrcs[key];
             const note = () => { const img = el.querySelector('img');
-                                 if (img && img.src !== window.plotSrcs[key].at(-1)) window.plotSrcs[key].push(img.src); };
+                                 if (img && img.src !== seen.at(-1)) seen.push(img.src); };
             note();
             new MutationObserver(note).observe(el, {subtree: true, childList: true, attributes: true});
         }
