@@ -91,9 +91,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .train import evaluate
 
     ckpt = load_checkpoint(args.checkpoint or _default_checkpoint())
+    print(f"{ckpt.path}: model {ckpt.meta.get('model')}, {ckpt.meta.get('parameters'):,} parameters")
+    if args.history:
+        print_history(ckpt.meta)
     x, y = load_mnist(False, args.data)
     res = evaluate(ckpt.model, x, y)
-    print(f"{ckpt.path}: model {ckpt.meta.get('model')}, {ckpt.meta.get('parameters'):,} parameters")
     print(f"Test set: Average loss: {res['loss']:.4f}, Accuracy: {res['correct']}/{res['total']} ({res['acc']:.2f}%)")
     print("per class:")
     for d in range(10):
@@ -101,6 +103,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         acc = 100.0 * float((res["preds"][mask] == d).float().mean())
         print(f"  {d}: {acc:6.2f}%  ({int(mask.sum())} images)")
     return 0
+
+
+def print_history(meta: dict) -> None:
+    """The training history stored in a checkpoint, as a Markdown table."""
+    history = meta.get("history") or []
+    print("\n| epoch | train loss | train acc % | test loss | test acc % | lr | seconds |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for h in history:
+        print(f"| {h['epoch']}{'*' if h.get('partial') else ''} | {h['train_loss']:.4f} | {h['train_acc']:.2f} | "
+              f"{h['test_loss']:.4f} | {h['test_acc']:.2f} | {h['lr']:.4g} | {h['seconds']:.1f} |")
+    total = meta.get("seconds")
+    print(f"\nbest {meta.get('best_test_acc')}% at epoch {meta.get('best_epoch')}; final {meta.get('final_test_acc')}%"
+          + (f"; {total:.0f} s in all" if total else "") + "\n")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -139,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("evaluate", help="test loss, accuracy and per-class accuracy of a checkpoint")
     p.add_argument("checkpoint", nargs="?", help="checkpoint file (default: the shipped one)")
     p.add_argument("--data", help="MNIST root (default $MNISTNET_DATA or ./data)")
+    p.add_argument("--history", action="store_true", help="also print the training history stored in it")
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("predict", help="classify images of digits (PNG, JPG, ...)")
     p.add_argument("images", nargs="+")

@@ -259,9 +259,10 @@ def train(config: TrainConfig, stop: Callable[[], bool] | None = None) -> Iterat
         per_epoch_sched = torch.optim.lr_scheduler.StepLR(opt, config.step_size, config.gamma)
 
     run_dir = _new_run_dir(config)
-    prune_runs(config.runs_dir, keep=config.keep_runs)
     parameters = count_parameters(model)
     ckpt_path = Path(config.out) if config.out else run_dir / "model.pt"
+    _write_json(run_dir / "run.json", _summary(config, parameters, [], "running", None, None, None, 0.0))
+    prune_runs(config.runs_dir, keep=config.keep_runs)  # after our own run.json, so that this run counts
     yield StartEvent(config, str(device), parameters, len(train_y), len(test_y), len(batches), run_dir)
 
     t_start = time.perf_counter()

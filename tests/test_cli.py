@@ -47,9 +47,10 @@ def test_bad_values_and_missing_data_are_clear_errors(tmp_path):
 
 
 def test_evaluate_the_shipped_checkpoint(mnist_root):
-    out = cli("evaluate", shipped(), "--data", mnist_root)
+    out = cli("evaluate", shipped(), "--data", mnist_root, "--history")
     assert out.returncode == 0, out.stderr
     assert "/10000 (" in out.stdout and "per class:" in out.stdout
+    assert "| epoch | train loss" in out.stdout and "| 1 |" in out.stdout
     assert out.stdout.count("images)") == 10
 
 
