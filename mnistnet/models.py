@@ -110,6 +110,9 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], str]] = {
 }
 DEFAULT_MODEL = "net"
 
+# Per preset: target / result / analysis, in Markdown, from measured runs (the README names the command).
+NOTES: dict[str, str] = {}
+
 
 def build_model(name: str = DEFAULT_MODEL) -> nn.Module:
     """A fresh, untrained model from the registry."""
