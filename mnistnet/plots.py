@@ -1,9 +1,11 @@
-"""Matplotlib figures for the app: training curves, confusion matrix, misclassified digits, receptive field."""
+"""Matplotlib figures and images for the app: training curves, confusion matrix, misclassified digits, receptive
+field, runs compared, and what the network sees (feature maps, saliency)."""
 from __future__ import annotations
 
 from typing import Any, Sequence
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
@@ -118,3 +120,84 @@ def receptive_field_figure(rows: list[dict[str, Any]], image_size: int = 28) -> 
     ax.title.set_fontsize(10)
     ax.grid(axis="y", alpha=0.3)
     return fig
+
+
+# ---------------------------------------------------------------- runs compared
+
+RUN_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
+              "#bcbd22"]
+
+
+def runs_figure(curves: Sequence[tuple[str, Sequence[int], Sequence[float]]], target: float = 99.4,
+                span: float = 4.0) -> Figure:
+    """Test accuracy per epoch, one line per run (label, epochs, accuracies), with the target line.
+
+    The y axis shows at most `span` points below the best accuracy, where runs differ; lower points are cut off.
+    """
+    fig, ax = _figure(8.4, 3.6)
+    values = [a for _, _, accs in curves for a in accs]
+    top = max(values, default=100.0)
+    low = max(min(values, default=top - span) - 0.2, top - span)
+    for k, (label, epochs, accs) in enumerate(curves):
+        color = RUN_COLORS[k % len(RUN_COLORS)]
+        ax.plot(epochs, accs, "o-", color=color, ms=3.5, lw=1.5, label=label)
+        if accs:
+            best = int(np.argmax(accs))
+            ax.plot(epochs[best], accs[best], "*", color=color, ms=10)
+    ax.axhline(target, color="#555", ls="--", lw=1)
+    ax.text(0.01, target, f" {target:.2f}%", transform=ax.get_yaxis_transform(), color="#555", fontsize=8,
+            va="bottom")
+    cut = " (lower points are below the chart)" if values and min(values) < low else ""
+    ax.set(title=f"Test accuracy per epoch, best marked *{cut}", xlabel="epoch", ylabel="test accuracy %",
+           ylim=(min(low, target - 0.5), max(top, target) + 0.25))
+    ax.title.set_fontsize(10)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    if curves:
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no runs selected", ha="center", va="center", transform=ax.transAxes, color="#777")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+# ---------------------------------------------------------------- what the network sees (images, not figures:
+# these follow the pen, and a few numpy operations cost far less than a Matplotlib figure)
+
+def _rgb(cmap: str, values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] through a Matplotlib colormap to uint8 RGB."""
+    return (colormaps[cmap](np.clip(values, 0.0, 1.0))[..., :3] * 255).round().astype(np.uint8)
+
+
+def feature_grid(maps: np.ndarray, tile: int = 64, gap: int = 3, cols: int = 8) -> tuple[np.ndarray, str]:
+    """Channels [C, H, W] as one RGB grid image, each channel enlarged with hard pixel edges, and its colour key.
+
+    One colour scale for all channels, so that strong and silent channels show as such: 0..max (viridis) for
+    non-negative maps (after ReLU), -m..m (blue-white-red) for signed ones.
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    c, h, w = maps.shape
+    rows = int(np.ceil(c / cols))
+    cols = int(np.ceil(c / rows))             # balanced rows: 10 channels make 2 rows of 5, not 8 + 2
+    scale = max(1, round(tile / max(h, w)))
+    if maps.min() >= 0:
+        top = float(maps.max()) or 1.0
+        tiles, key = _rgb("viridis", maps / top), f"colour: 0 (dark) to {top:.3g} (yellow), one scale for all"
+    else:
+        top = float(np.abs(maps).max()) or 1.0
+        tiles, key = _rgb("RdBu_r", 0.5 + 0.5 * maps / top), f"colour: -{top:.3g} (blue), 0 (white), +{top:.3g} (red)"
+    th, tw = h * scale, w * scale
+    grid = np.full((rows * th + (rows + 1) * gap, cols * tw + (cols + 1) * gap, 3), 128, dtype=np.uint8)
+    for k in range(c):
+        r, q = divmod(k, cols)
+        y, x = gap + r * (th + gap), gap + q * (tw + gap)
+        grid[y:y + th, x:x + tw] = np.kron(tiles[k], np.ones((scale, scale, 1), dtype=np.uint8))
+    return grid, key
+
+
+def saliency_overlay(img28: np.ndarray, sal: np.ndarray, scale: int = 8) -> np.ndarray:
+    """The saliency [28, 28] in [0, 1] as a heatmap over the dimmed 28x28 input, enlarged with hard pixel edges."""
+    base = np.repeat(np.asarray(img28, dtype=np.float32)[..., None], 3, axis=2) * 0.45
+    heat = colormaps["inferno"](np.clip(sal, 0.0, 1.0))[..., :3]
+    alpha = np.sqrt(np.clip(sal, 0.0, 1.0))[..., None]
+    rgb = ((base * (1 - alpha) + heat * alpha) * 255).round().astype(np.uint8)
+    return np.kron(rgb, np.ones((scale, scale, 1), dtype=np.uint8))
