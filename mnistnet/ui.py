@@ -1,10 +1,11 @@
-"""The Gradio app: Train with live curves, Architecture with receptive fields, Draw to classify.
+"""The Gradio app: Train with live curves, Architecture with receptive fields, Runs compared, Draw to classify.
 
 A thin face: every handler calls the engine (train, summary, checkpoints, predict) and formats the result.
 This is the only module that imports gradio.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import html
 import logging
@@ -20,9 +21,10 @@ import numpy as np
 from . import plots
 from .checkpoints import Checkpoint, CheckpointError, load_checkpoint, shipped_checkpoints
 from .data import MNISTNotFoundError, data_root, load_mnist
-from .models import DEFAULT_MODEL, MODELS, build_model
-from .predict import classify, to_mnist
-from .runs import Run, list_runs, runs_dir
+from .explain import feature_layers, feature_maps, saliency
+from .models import DEFAULT_MODEL, MODELS, NOTES, build_model
+from .predict import classify, model_input, to_mnist
+from .runs import TARGET_ACC, Run, delete_run, list_runs, runs_dir
 from .summary import layer_table, totals
 from .train import (DEFAULT_RECIPE, RECIPES, SCHEDULERS, BatchEvent, ConfigError, DoneEvent, EpochEvent,
                     StartEvent, TrainConfig, evaluate, recipe, train)
@@ -33,14 +35,18 @@ EPOCHS_MIN, EPOCHS_MAX = 1, 30
 UPDATE_SECONDS = 1.0        # live curves refresh at most this often (and at every epoch's end)
 CURVE_POINTS_PER_EPOCH = 25  # the train-loss curve averages batches into about this many points per epoch
 RUNS_LISTED = 30            # newest runs offered in the Draw tab
+RUNS_PLOTTED = 8            # at most this many runs are drawn on the Runs tab's plot by default
 SCHEDULER_LABELS = {"step": "StepLR (the seed's)", "onecycle": "OneCycle", "none": "constant"}
 # The fields the Train tab shows; the chosen recipe supplies every other TrainConfig field.
 CONTROL_FIELDS = ("model", "epochs", "batch_size", "lr", "scheduler", "rotate", "seed", "subset", "test_subset")
 EPOCH_HEADERS = ["epoch", "train loss", "train acc %", "test loss", "test acc %", "correct", "lr", "seconds", "note"]
 LAYER_HEADERS = ["#", "layer", "module", "type", "output shape", "kernel", "stride", "padding", "RF", "jump", "params"]
+RUN_HEADERS = ["preset", "parameters", "epochs", "test images", "best test acc %", f"first epoch ≥ {TARGET_ACC:.2f}%",
+               "wall time", "status", "id"]
 EMPTY_CANVAS = "draw a digit"
 CSS = """
 .mn-note {font-size: 0.9em; opacity: 0.8}
+.mn-notes {border-left: 3px solid #f97316; padding-left: 12px}
 #sketchpad .empty.wrap {display: none}
 """
 # Gradio's sketchpad starts with no tool chosen ("select the draw tool to start"); a visitor should find the
@@ -156,11 +162,16 @@ def _run_key(checkpoint: Path) -> str:
     return f"run:{checkpoint.parent.name}"
 
 
-def models_dropdown(current: str | None = None) -> dict[str, Any]:
-    """Fresh choices for the Draw tab's selector, keeping the current pick when it still exists."""
+def _draw_choices(current: str | None = None) -> tuple[list[tuple[str, str]], str | None]:
+    """The Draw tab's choices and its pick: the current one when it still exists, else the first."""
     choices = checkpoint_choices()
     keys = [k for _, k in choices]
-    value = current if current in keys else (keys[0] if keys else None)
+    return choices, current if current in keys else (keys[0] if keys else None)
+
+
+def models_dropdown(current: str | None = None) -> dict[str, Any]:
+    """Fresh choices for the Draw tab's selector, keeping the current pick when it still exists."""
+    choices, value = _draw_choices(current)
     return gr.Dropdown(choices=choices, value=value)
 
 
@@ -173,24 +184,29 @@ def _preview(img28: np.ndarray | None) -> np.ndarray | None:
     return np.kron((img28 * 255).round().astype(np.uint8), np.ones((8, 8), dtype=np.uint8))
 
 
-def predict_digit(image: Any, model_key: str | None) -> tuple[Any, np.ndarray | None]:
-    """The top-3 probabilities and the 28x28 image the model saw; 'draw a digit' for an empty canvas."""
-    if not model_key:
-        return "no trained model yet: train one in the Train tab", None
+def _checkpoint(model_key: str) -> Checkpoint:
     try:
-        ckpt = cached_checkpoint(checkpoint_path(model_key))
+        return cached_checkpoint(checkpoint_path(model_key))
     except (CheckpointError, OSError) as exc:
         raise gr.Error(f"cannot load that model: {exc}") from None
+
+
+def predict_digit(image: Any, model_key: str | None) -> tuple[Any, np.ndarray | None, np.ndarray | None]:
+    """The top-3 probabilities, the 28x28 image the model saw (enlarged, and as is for the session's state);
+    'draw a digit' for an empty canvas."""
+    if not model_key:
+        return "no trained model yet: train one in the Train tab", None, None
+    ckpt = _checkpoint(model_key)
     try:
         probs, img28 = classify(ckpt.model, image)
     except (ValueError, OSError) as exc:
         raise gr.Error(f"cannot read this image: {exc}") from None
     if probs is None:
-        return EMPTY_CANVAS, None
-    return probs, _preview(img28)
+        return EMPTY_CANVAS, None, None
+    return probs, _preview(img28), img28
 
 
-def predict_either(sketch: Any, upload: Any, model_key: str | None) -> tuple[Any, np.ndarray | None]:
+def predict_either(sketch: Any, upload: Any, model_key: str | None) -> tuple[Any, np.ndarray | None, np.ndarray | None]:
     """After a change of model: classify the drawing if there is one, else the uploaded picture."""
     return predict_digit(sketch if _has_ink(sketch) else upload, model_key)
 
@@ -202,14 +218,84 @@ def _has_ink(image: Any) -> bool:
         return False
 
 
+# ---------------------------------------------------------------- Draw tab: what the network sees
+
+@functools.lru_cache(maxsize=16)
+def layer_choices(model_name: str) -> tuple[tuple[tuple[str, str], ...], str]:
+    """(label, layer) for the layers with feature maps, and the default: the first activation after the first
+    pooling layer, where the maps show parts of strokes rather than edges (else the first layer)."""
+    model = build_model(model_name)
+    rows = {r["layer"]: r for r in layer_table(model)}
+    names = feature_layers(model)
+    choices = tuple((f"{n} · {rows[n]['name']} · {rows[n]['output_shape'][1]} maps of "
+                     f"{rows[n]['output_shape'][2]}x{rows[n]['output_shape'][3]}", n) for n in names)
+    pool = next((i for i, n in enumerate(names) if n.startswith("MaxPool")), None)
+    after = names[pool + 1:] if pool is not None else []
+    return choices, next((n for n in after if n.startswith("ReLU")), names[0])
+
+
+@functools.lru_cache(maxsize=8)
+def _explainer(path: str, mtime_ns: int) -> tuple[Any, threading.Lock]:
+    """A private copy of a checkpoint's model for feature maps and saliency, with a lock: their hooks and
+    gradients must not meet the classifying threads, which share the cached model."""
+    model = copy.deepcopy(_load_cached(path, mtime_ns).model).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)     # the saliency needs the input's gradient only
+    return model, threading.Lock()
+
+
+def explain_digit(img28: np.ndarray | None, model_key: str | None, layer: str | None) -> tuple[Any, ...]:
+    """The layer selector for this model, the feature maps of the layer as a grid with a caption, and the
+    saliency of the predicted class as a heatmap over the input with a caption."""
+    if not model_key:
+        return gr.skip(), None, "", None, ""
+    ckpt = _checkpoint(model_key)
+    choices, default = layer_choices(ckpt.meta["model"])
+    layer = layer if layer in {v for _, v in choices} else default
+    selector = gr.Dropdown(choices=list(choices), value=layer)
+    if img28 is None:
+        return selector, None, "Draw a digit to see the maps.", None, ""
+    try:
+        model, lock = _explainer(str(ckpt.path), ckpt.path.stat().st_mtime_ns)
+    except OSError as exc:
+        raise gr.Error(f"cannot load that model: {exc}") from None
+    x = model_input(img28)
+    with lock:
+        maps = feature_maps(model, x, layer).numpy()
+        sal, target = saliency(model, x)
+    grid, key = plots.feature_grid(maps)
+    label = next(lbl for lbl, v in choices if v == layer)
+    return (selector, grid, f"**{label}** · {key}", plots.saliency_overlay(img28, sal.numpy()),
+            f"Where a change of ink would move the score of **{target}** (the prediction) most: "
+            f"|∂ log p({target}) / ∂ pixel|, brightest = 1")
+
+
+def explain_if_open(img28: np.ndarray | None, model_key: str | None, layer: str | None, shown: bool) -> tuple:
+    """After each classification: the explanation when its section is open, else nothing (no cost)."""
+    if not shown:
+        return (gr.skip(),) * 5
+    return explain_digit(img28, model_key, layer)
+
+
+def show_explanation(img28: np.ndarray | None, model_key: str | None, layer: str | None) -> tuple:
+    """The section opens: remember that for this session, and explain the current drawing."""
+    return (True, *explain_digit(img28, model_key, layer))
+
+
 # ---------------------------------------------------------------- Architecture tab
 
 def _cell(v: Any) -> Any:
     return "" if v is None else v
 
 
-def architecture(model_name: str) -> tuple[str, list[list[Any]], Any]:
-    """The description and totals, the layer table with receptive fields, and the receptive-field plot."""
+def architecture(model_name: str) -> tuple[str, Any, list[list[Any]], Any]:
+    """The description and totals, the preset's notes (target, result, analysis; hidden when it has none),
+    the layer table with receptive fields, and the receptive-field plot."""
+    text, notes, table, figure = _architecture(model_name)
+    return text, gr.Markdown(notes, visible=bool(notes)), table, figure
+
+
+def _architecture(model_name: str) -> tuple[str, str, list[list[Any]], Any]:
     if model_name not in MODELS:
         raise gr.Error(f"unknown model {model_name!r}; choose one of: {', '.join(MODELS)}")
     model = build_model(model_name)
@@ -220,7 +306,130 @@ def architecture(model_name: str) -> tuple[str, list[list[Any]], Any]:
             f"Total params: **{tot['total']:,}** · trainable {tot['trainable']:,} · "
             f"non-trainable {tot['non_trainable']:,} · receptive field at the output: **{rows[-1]['rf']} px** "
             f"for a 28 px image · final jump {rows[-1]['jump']}")
-    return text, table, plots.receptive_field_figure(rows, 28)
+    return text, NOTES.get(model_name) or "", table, plots.receptive_field_figure(rows, 28)
+
+
+# ---------------------------------------------------------------- Runs tab
+
+class LiveRuns:
+    """The run folders this app is training into right now: they cannot be deleted under the trainer."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: set[str] = set()
+
+    def add(self, run_id: str) -> None:
+        with self._lock:
+            self._ids.add(run_id)
+
+    def discard(self, run_id: str | None) -> None:
+        with self._lock:
+            self._ids.discard(run_id)
+
+    def __contains__(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._ids
+
+
+LIVE_RUNS = LiveRuns()
+
+
+def _run_name(run: Run) -> str:
+    """A short name for the plot's legend and the selectors."""
+    if run.shipped:
+        return f"{run.id.partition(':')[2]} · shipped"
+    test_n = run.config.get("test_subset")
+    return f"{run.id} · {run.model}" + (f" · {test_n:,} test images" if test_n else "")
+
+
+def _run_row(run: Run) -> list[Any]:
+    epochs = sum(1 for h in run.history if not h.get("partial"))
+    planned = run.config.get("epochs")
+    status = run.status + (" · shipped" if run.shipped else "") + (" · training now" if run.id in LIVE_RUNS else "")
+    return [run.model, run.parameters if run.parameters is not None else "",
+            f"{epochs}/{planned}" if planned and planned != epochs else epochs,
+            f"{run.config.get('test_subset') or 10000:,}",
+            round(run.best_test_acc, 2) if run.best_test_acc is not None else "",
+            run.first_epoch_at_target if run.first_epoch_at_target is not None else "",
+            _clock(run.seconds) if run.seconds is not None else "", status, run.id]
+
+
+def _curves(runs: list[Run], selected: list[str]) -> list[tuple[str, list[int], list[float]]]:
+    by_id = {r.id: r for r in runs}
+    out = []
+    for run_id in selected:
+        run = by_id.get(run_id)
+        if run is None:
+            continue
+        points = [(h["epoch"], h["test_acc"]) for h in run.history if not h.get("partial") and "test_acc" in h]
+        out.append((_run_name(run), [e for e, _ in points], [a for _, a in points]))
+    return out
+
+
+def _runs_outputs(runs: list[Run], selected: list[str], target: str | None) -> tuple[Any, ...]:
+    """The table, the plot of the selected runs, the plot selector and the delete selector."""
+    ids = [r.id for r in runs]
+    choices = [(_run_name(r), r.id) for r in runs]
+    selected = [i for i in selected if i in ids]
+    return ([_run_row(r) for r in runs], plots.runs_figure(_curves(runs, selected)),
+            gr.Dropdown(choices=choices, value=selected, multiselect=True),
+            gr.Dropdown(choices=choices, value=target if target in ids else None))
+
+
+def refresh_runs(selected: list[str] | None, target: str | None, known: list[str] | None) -> tuple[Any, ...]:
+    """Re-read the runs: the table, the plot, both selectors, and the ids seen so far in this session.
+
+    Runs new to this session join the plot (up to RUNS_PLOTTED lines in all); runs the visitor took off stay off.
+    """
+    runs = list_runs(runs_dir())
+    ids = [r.id for r in runs]
+    selected = [i for i in (selected or []) if i in ids]
+    seen = set(known or [])
+    for run_id in ids:       # shipped first, then newest first
+        if run_id not in seen and run_id not in selected and len(selected) < RUNS_PLOTTED:
+            selected.append(run_id)
+    return (*_runs_outputs(runs, selected, target), ids)
+
+
+def runs_plot(selected: list[str] | None) -> Any:
+    """The plot alone, when the visitor picks other runs."""
+    return plots.runs_figure(_curves(list_runs(runs_dir()), selected or []))
+
+
+def pick_run(evt: gr.SelectData) -> Any:
+    """A click on the table's row selects that run for deletion."""
+    row = evt.row_value or []
+    return gr.Dropdown(value=row[-1]) if row else gr.skip()
+
+
+def delete_selected(target: str | None, selected: list[str] | None, draw_key: str | None) -> tuple[Any, ...]:
+    """Delete one run (never a shipped one, nor one training now); the message, refreshed views, Draw's model."""
+    skip = gr.skip()
+    if not target:
+        return "Pick a run to delete first (or click its row in the table).", skip, skip, skip, skip, skip
+    if target in LIVE_RUNS:
+        msg = f"Run {target} is still training; stop it in the Train tab first."
+        gr.Warning(msg, duration=6)
+        return msg, skip, skip, skip, skip, skip
+    try:
+        delete_run(target, runs_dir())
+    except PermissionError:
+        msg = (f"{target} is a checkpoint shipped with the app; it cannot be deleted. "
+               "Only runs trained here (or with the CLI) can.")
+        gr.Warning(msg, duration=6)
+        return msg, skip, skip, skip, skip, skip
+    except FileNotFoundError:
+        msg = f"Run {target} is not there any more (deleted already?)."
+        gr.Warning(msg, duration=6)
+    else:
+        msg = f"Deleted run {target}."
+    choices, value = _draw_choices(draw_key)
+    if draw_key == f"run:{target}":
+        fallback = next((label for label, key in choices if key == value), None)
+        msg += (f" It was the Draw tab's model; the Draw tab now uses {fallback}." if fallback
+                else " It was the Draw tab's model; no other model is left there.")
+    gr.Info(msg, duration=6)
+    return (msg, *_runs_outputs(list_runs(runs_dir()), selected or [], None), gr.Dropdown(choices=choices, value=value))
 
 
 # ---------------------------------------------------------------- Train tab
@@ -336,6 +545,8 @@ class _RunView:
         self.total_steps = 1
         self.t0 = self.last = time.perf_counter()
         self.done: DoneEvent | None = None
+        self.run_id: str | None = None    # the run folder, listed as training now until the run is over
+        self.draining = False             # the page left; a thread finishes the run and then unlists it
 
     def loss_plot(self) -> Any:
         return plots.loss_figure(self.batch_x, self.batch_loss, self.ep, self.test_loss, self.config.epochs)
@@ -351,6 +562,8 @@ class _RunView:
         """The outputs to send for this event, or None when it is not yet time to refresh."""
         skip, now = gr.skip(), time.perf_counter()
         if isinstance(ev, StartEvent):
+            self.run_id = ev.run_dir.name
+            LIVE_RUNS.add(self.run_id)
             self.total_steps, self.test_images, self.t0 = ev.batches_per_epoch * self.config.epochs, ev.test_images, now
             text = (f"Training {self.config.model} ({ev.parameters:,} parameters) on {ev.device}: "
                     f"{ev.train_images:,} train and {ev.test_images:,} test images, {ev.batches_per_epoch} batches "
@@ -416,8 +629,12 @@ def train_run(recipe_name: str, model: str, epochs: Any, batch_size: Any, lr: An
             yield progress_html(0, "Stopped before it started.", "stopped"), *[gr.skip()] * 6
             return
         view = _RunView(config)
-        yield view.loading()
-        yield from _stream(view, train(config, stop=flag.is_set), flag)
+        try:
+            yield view.loading()
+            yield from _stream(view, train(config, stop=flag.is_set), flag)
+        finally:
+            if not view.draining:
+                LIVE_RUNS.discard(view.run_id)
         if view.done is not None:
             yield from _finish(view)
     finally:
@@ -435,7 +652,8 @@ def _stream(view: _RunView, events: Iterator[Any], flag: threading.Event) -> Ite
         # The visitor left and Gradio dropped this stream. Stop the run the proper way, so that its
         # checkpoint and run.json are final, in a thread: this may run on the server's event loop.
         flag.set()
-        threading.Thread(target=_drain, args=(events,), name="mnistnet-stop", daemon=True).start()
+        view.draining = True
+        threading.Thread(target=_drain, args=(events, view.run_id), name="mnistnet-stop", daemon=True).start()
         raise
     except MNISTNotFoundError as exc:
         raise gr.Error(str(exc).replace("\n", " ")) from None
@@ -446,12 +664,14 @@ def _stream(view: _RunView, events: Iterator[Any], flag: threading.Event) -> Ite
         raise gr.Error(f"Training failed: {type(exc).__name__}: {exc}") from None
 
 
-def _drain(events: Iterator[Any]) -> None:
+def _drain(events: Iterator[Any], run_id: str | None) -> None:
     try:
         for _ in events:
             pass
     except Exception:
         log.exception("stopping an abandoned run failed")
+    finally:
+        LIVE_RUNS.discard(run_id)
 
 
 def _finish(view: _RunView) -> Iterator[tuple]:
@@ -557,13 +777,44 @@ def _train_tab(draw_model: gr.Dropdown) -> None:
 
 
 def _architecture_tab() -> None:
-    text, table, figure = architecture(DEFAULT_MODEL)
+    text, note, table, figure = _architecture(DEFAULT_MODEL)
     model = gr.Dropdown(list(MODELS), value=DEFAULT_MODEL, label="Model")
     summary = gr.Markdown(text)
+    notes = gr.Markdown(note, visible=bool(note), label="Notes", elem_id="model-notes", elem_classes="mn-notes")
     layers = gr.Dataframe(table, headers=LAYER_HEADERS, label="Layers, in execution order (RF and jump after "
                           "the layer)", interactive=False, max_height=420, elem_id="layer-table")
     rf_plot = gr.Plot(figure, label="Receptive field, layer by layer", show_label=False, format="png")
-    model.change(architecture, model, [summary, layers, rf_plot], api_name="layer_table", concurrency_limit=4)
+    model.change(architecture, model, [summary, notes, layers, rf_plot], api_name="layer_table", concurrency_limit=4)
+
+
+def _runs_tab(draw_model: gr.Dropdown) -> gr.Tab:
+    with gr.Tab("Runs", id="runs") as tab:
+        gr.Markdown("Every run trained here or with the CLI, and the checkpoints shipped with the app. Accuracies "
+                    "on a part of the test set (see *test images*) are not comparable with the full 10,000.",
+                    elem_classes="mn-note")
+        with gr.Row():
+            compare = gr.Dropdown([], value=[], multiselect=True, label="Runs on the plot", scale=4,
+                                  elem_id="runs-compare")
+            refresh = gr.Button("Refresh", scale=0, min_width=100, elem_id="runs-refresh")
+        plot = gr.Plot(label="Test accuracy per epoch", show_label=False, elem_id="runs-plot", format="png")
+        table = gr.Dataframe(headers=RUN_HEADERS, label="Runs (click a row to pick it for deletion)",
+                             interactive=False, elem_id="runs-table", max_height=360)
+        with gr.Row(equal_height=True):
+            target = gr.Dropdown([], value=None, label="Run to delete", scale=4, elem_id="runs-target")
+            delete = gr.Button("Delete run", variant="stop", scale=0, min_width=120, elem_id="runs-delete")
+        message = gr.Markdown("", label="Message", elem_classes="mn-note", elem_id="runs-message")
+    known = gr.State([])
+    views = [table, plot, compare, target]
+    opts = dict(concurrency_limit=4, concurrency_id="runs", show_progress="hidden")
+    tab.select(refresh_runs, [compare, target, known], views + [known], api_visibility="private", **opts)
+    refresh.click(refresh_runs, [compare, target, known], views + [known], api_name="runs", **opts)
+    compare.input(runs_plot, compare, plot, api_visibility="private", **opts)
+    table.select(pick_run, None, target, queue=False, api_visibility="private")
+    # the browser asks before deleting; a refusal sends no run, which the handler answers with a hint
+    delete.click(delete_selected, [target, compare, draw_model], [message] + views + [draw_model],
+                 api_name="delete_run", js="(t, c, d) => [t && confirm(`Delete run ${t}?`) ? t : null, c, d]",
+                 **opts)
+    return tab
 
 
 def _draw_tab(draw_model: gr.Dropdown) -> None:
@@ -586,17 +837,43 @@ def _draw_tab(draw_model: gr.Dropdown) -> None:
                                 elem_id="model-input", format="png", buttons=[], min_width=100)
             upload = gr.Image(label="...or upload a picture of a digit", type="pil", image_mode=None,
                               sources=["upload", "clipboard"], height=180, elem_id="upload")
+    img28 = gr.State(None)      # the 28x28 input of the last classification, for the explanation
+    shown = gr.State(False)     # whether this visitor has the explanation open: only then is it computed
+    with gr.Accordion("What the network sees: feature maps and saliency", open=False, elem_id="explain") as section:
+        with gr.Row():
+            with gr.Column(scale=3, min_width=300):
+                layer = gr.Dropdown([], value=None, label="Layer", elem_id="explain-layer",
+                                    info="its output for this drawing, one tile per channel")
+                maps = gr.Image(label="Feature maps", show_label=False, type="numpy", interactive=False, height=300,
+                                format="png", buttons=["fullscreen"], elem_id="feature-maps")
+                maps_note = gr.Markdown("", label="Feature maps: layer and colour key", elem_classes="mn-note")
+            with gr.Column(scale=2, min_width=260):
+                gr.Markdown("**Saliency**: the gradient of the predicted class's score with respect to each input "
+                            "pixel, over the 28x28 input")
+                sal = gr.Image(label="Saliency", show_label=False, type="numpy", interactive=False, height=224,
+                               width=224, format="png", buttons=[], elem_id="saliency")
+                sal_note = gr.Markdown("", label="Saliency: class", elem_classes="mn-note")
     fast = dict(concurrency_limit=4, concurrency_id="classify", show_progress="hidden")
-    sketch.change(predict_digit, [sketch, draw_model], [label, seen], api_name="classify",
-                  trigger_mode="always_last", **fast)
-    upload.change(predict_digit, [upload, draw_model], [label, seen], api_name="classify_upload", **fast)
-    draw_model.change(predict_either, [sketch, upload, draw_model], [label, seen], api_visibility="private", **fast)
-    clear.click(lambda: (None, None, EMPTY_CANVAS, None), None, [sketch, upload, label, seen], queue=False,
+    explained = [layer, maps, maps_note, sal, sal_note]
+    after = dict(fn=explain_if_open, inputs=[img28, draw_model, layer, shown], outputs=explained,
+                 api_visibility="private", **fast)
+    sketch.change(predict_digit, [sketch, draw_model], [label, seen, img28], api_name="classify",
+                  trigger_mode="always_last", **fast).then(**after)
+    upload.change(predict_digit, [upload, draw_model], [label, seen, img28], api_name="classify_upload",
+                  **fast).then(**after)
+    draw_model.change(predict_either, [sketch, upload, draw_model], [label, seen, img28], api_visibility="private",
+                      **fast).then(**after)
+    section.expand(show_explanation, [img28, draw_model, layer], [shown] + explained, api_visibility="private",
+                   **fast)
+    section.collapse(lambda: False, None, shown, queue=False, api_visibility="private")
+    layer.input(explain_digit, [img28, draw_model, layer], explained, api_name="explain", **fast)
+    clear.click(lambda: (None, None, EMPTY_CANVAS, None, None, None, "", None, ""), None,
+                [sketch, upload, label, seen, img28, maps, maps_note, sal, sal_note], queue=False,
                 api_visibility="private")
 
 
 def build_app() -> gr.Blocks:
-    """The three-tab Blocks; nothing heavy loads until a visitor asks for it."""
+    """The four-tab Blocks; nothing heavy loads until a visitor asks for it."""
     choices = checkpoint_choices()
     with gr.Blocks(title="mnistnet: train, inspect and draw MNIST digits") as demo:
         gr.Markdown("# mnistnet\nTrain the 8,546-parameter MNIST Net live, look inside its receptive field, "
@@ -609,6 +886,7 @@ def build_app() -> gr.Blocks:
                 _train_tab(draw_model)
             with gr.Tab("Architecture", id="architecture"):
                 _architecture_tab()
+            _runs_tab(draw_model)
             with gr.Tab("Draw", id="draw") as draw_tab:
                 _draw_tab(draw_model)
         refresh = dict(queue=False, api_visibility="private")

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
+from mnistnet.models import NOTES
+
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.utils import Status  # noqa: E402
@@ -97,12 +99,15 @@ def digit_png(path: Path) -> Path:
 
 def test_the_api_lists_the_endpoints(app_url):
     names = set(client(app_url).view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/train", "/stop", "/classify", "/classify_upload", "/layer_table", "/recipe"} <= names
+    assert {"/train", "/stop", "/classify", "/classify_upload", "/layer_table", "/recipe", "/runs", "/delete_run",
+            "/explain"} <= names
 
 
 def test_layer_table_with_receptive_fields(app_url):
-    text, table, plot = client(app_url).predict("net", api_name="/layer_table")
+    text, notes, table, plot = client(app_url).predict("net", api_name="/layer_table")
     assert "8,546" in text and "28 px" in text
+    # the preset's notes: an update that also shows or hides them
+    assert notes["value"] == (NOTES.get("net") or "") and notes["visible"] == bool(NOTES.get("net"))
     headers, rows = table["headers"], table["data"]
     assert headers[headers.index("RF")] == "RF" and "jump" in headers and "kernel" in headers
     rf = [r[headers.index("RF")] for r in rows]
