@@ -25,3 +25,8 @@ def test_time_to_accuracy_bench_runs(mnist_root):
 def test_latency_bench_runs():
     out = bench("bench/latency.py", "--n", 20)
     assert "| mnistnet (crop, 20 px, centre of mass) |" in out and "| naive resize (baseline) |" in out
+
+
+def test_presets_bench_runs(mnist_root):
+    out = bench("bench/presets.py", "--models", "gap", "--epochs", 1, "--subset", 512)
+    assert "| gap | 6,650 | 1 |" in out
