@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator
 
 # Figure() objects, never pyplot: no global state, so several sessions can draw at once in threads.
 TRAIN_COLOR, TEST_COLOR = "#1f77b4", "#d62728"
@@ -128,34 +128,54 @@ RUN_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", 
               "#bcbd22"]
 
 
-def runs_figure(curves: Sequence[tuple[str, Sequence[int], Sequence[float]]], target: float = 99.4,
-                span: float = 4.0) -> Figure:
-    """Test accuracy per epoch, one line per run (label, epochs, accuracies), with the target line.
+def _error_scale(acc: Any) -> Any:
+    """Accuracy % -> -log10(error %): equal steps for 90 -> 99 -> 99.9, so that a poor run and the best fit on one
+    chart and the differences near 100% still show."""
+    return -np.log10(np.clip(100.0 - np.asarray(acc, dtype=float), 1e-3, None))
 
-    The y axis shows at most `span` points below the best accuracy, where runs differ; lower points are cut off.
-    """
-    fig, ax = _figure(8.4, 3.6)
+
+def _error_unscale(y: Any) -> Any:
+    return 100.0 - 10.0 ** (-np.asarray(y, dtype=float))
+
+
+ACC_TICKS = (0, 50, 80, 90, 95, 97, 98, 98.5, 99, 99.2, 99.4, 99.5, 99.6, 99.7, 99.8, 99.9, 99.95)
+
+
+def runs_figure(curves: Sequence[tuple[str, Sequence[int], Sequence[float]]], target: float = 99.4) -> Figure:
+    """Test accuracy per epoch, one line per run (label, epochs, accuracies), with the target line; the y axis is
+    stretched near 100% (log of the error), so that every run shows and the best ones can still be told apart."""
+    fig, ax = _figure(10, 3.9)
     values = [a for _, _, accs in curves for a in accs]
-    top = max(values, default=100.0)
-    low = max(min(values, default=top - span) - 0.2, top - span)
+    ax.set_yscale("function", functions=(_error_scale, _error_unscale))
     for k, (label, epochs, accs) in enumerate(curves):
         color = RUN_COLORS[k % len(RUN_COLORS)]
         ax.plot(epochs, accs, "o-", color=color, ms=3.5, lw=1.5, label=label)
         if accs:
             best = int(np.argmax(accs))
-            ax.plot(epochs[best], accs[best], "*", color=color, ms=10)
+            ax.plot(epochs[best], accs[best], "*", color=color, ms=11)
     ax.axhline(target, color="#555", ls="--", lw=1)
-    ax.text(0.01, target, f" {target:.2f}%", transform=ax.get_yaxis_transform(), color="#555", fontsize=8,
+    ax.text(0.005, target, f" {target:.2f}%", transform=ax.get_yaxis_transform(), color="#555", fontsize=8,
             va="bottom")
-    cut = " (lower points are below the chart)" if values and min(values) < low else ""
-    ax.set(title=f"Test accuracy per epoch, best marked *{cut}", xlabel="epoch", ylabel="test accuracy %",
-           ylim=(min(low, target - 0.5), max(top, target) + 0.25))
+    lo, hi = _error_scale([min(values or [97.0]), max(values + [target, 99.7 if not values else target])])
+    pad = max(0.06, 0.05 * (hi - lo))
+    bottom, top = _error_unscale(lo - pad), _error_unscale(hi + pad)
+    ticks: list[float] = []
+    for t in sorted((t for t in ACC_TICKS if bottom <= t <= top), key=lambda t: t != target):
+        # the target's tick first, then those at least 1/20 of the axis away from every tick kept
+        if all(abs(_error_scale(t) - _error_scale(k)) >= (hi - lo + 2 * pad) / 20 for k in ticks):
+            ticks.append(t)
+    ticks.sort()
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.set(title="Test accuracy per epoch (best marked *; the scale stretches near 100%)", xlabel="epoch",
+           ylabel="test accuracy %", ylim=(bottom, top))
     ax.title.set_fontsize(10)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     if curves:
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False)
+        ax.legend(loc="lower right", fontsize=7.5)
     else:
-        ax.text(0.5, 0.5, "no runs selected", ha="center", va="center", transform=ax.transAxes, color="#777")
+        ax.text(0.5, 0.3, "no runs selected", ha="center", va="center", transform=ax.transAxes, color="#777")
+    ax.set_xlim(0.5, max((e for _, epochs, _ in curves for e in epochs), default=15) + 0.5)
     ax.grid(alpha=0.3)
     return fig
 
