@@ -406,7 +406,8 @@ def delete_selected(target: str | None, selected: list[str] | None, draw_key: st
     """Delete one run (never a shipped one, nor one training now); the message, refreshed views, Draw's model."""
     skip = gr.skip()
     if not target:
-        return "Pick a run to delete first (or click its row in the table).", skip, skip, skip, skip, skip
+        return ("No run deleted: pick one (or click its row in the table), press Delete run and confirm.",
+                skip, skip, skip, skip, skip)
     if target in LIVE_RUNS:
         msg = f"Run {target} is still training; stop it in the Train tab first."
         gr.Warning(msg, duration=6)
@@ -801,7 +802,7 @@ def _runs_tab(draw_model: gr.Dropdown) -> gr.Tab:
                              interactive=False, elem_id="runs-table", max_height=360)
         with gr.Row(equal_height=True):
             target = gr.Dropdown([], value=None, label="Run to delete", scale=4, elem_id="runs-target")
-            delete = gr.Button("Delete run", variant="stop", scale=0, min_width=120, elem_id="runs-delete")
+            delete = gr.Button("Delete run", variant="stop", scale=0, min_width=150, elem_id="runs-delete")
         message = gr.Markdown("", label="Message", elem_classes="mn-note", elem_id="runs-message")
     known = gr.State([])
     views = [table, plot, compare, target]

@@ -70,7 +70,7 @@ def test_runs_table_lists_compares_and_deletes(app):
     assert "shipped:net" in rows_by_id(visitor.predict([], None, api_name="/runs")[0])
     # nothing picked: a hint, nothing deleted
     message, *_ = visitor.predict(None, [], run_key, api_name="/delete_run")
-    assert message.startswith("Pick a run") and (runs / run_id).is_dir()
+    assert message.startswith("No run deleted") and (runs / run_id).is_dir()
 
     # deleting the run the Draw tab uses: gone from the table, the plot and the folder; Draw falls back
     message, table, plot, compare, target, draw = visitor.predict(run_id, ["shipped:net", run_id], run_key,
@@ -133,3 +133,21 @@ def test_architecture_shows_a_presets_notes_only_when_there_are_some(monkeypatch
     monkeypatch.delitem(ui.NOTES, "lean", raising=False)
     _, notes, _, _ = ui.architecture("lean")
     assert notes.visible is False and not notes.value
+
+
+def test_feature_grid_saliency_overlay_and_runs_figure():
+    from mnistnet import plots
+    grid, key = plots.feature_grid(np.random.default_rng(0).random((10, 10, 10)))
+    # 2 rows of 5 tiles of 60 px (10 px enlarged 6 times) with 3 px gaps
+    assert grid.shape == (2 * 60 + 3 * 3, 5 * 60 + 6 * 3, 3) and "0 (dark)" in key
+    _, key = plots.feature_grid(np.linspace(-2, 1, 32 * 16).reshape(32, 4, 4))
+    assert "-2 (blue)" in key and "+2 (red)" in key
+    img28, sal = np.zeros((28, 28)), np.zeros((28, 28))
+    img28[4:24, 13:15], sal[10, 10] = 1.0, 1.0
+    heat = plots.saliency_overlay(img28, sal)
+    assert heat.shape == (224, 224, 3) and heat[80:88, 80:88].mean() > heat[0:8, 0:8].mean()
+    assert heat[100, 108].mean() > heat[0, 0].mean()    # the stroke shows through, dimmed
+    fig = plots.runs_figure([("good", [1, 2, 3], [98.9, 99.3, 99.45]), ("poor", [1, 2], [9.0, 11.0])])
+    low, high = fig.axes[0].get_ylim()
+    assert low < 9.0 and 99.45 < high < 100, "every point shows"
+    assert len(fig.axes[0].get_legend().get_texts()) == 2

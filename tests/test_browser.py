@@ -1,6 +1,7 @@
 """The app in a real browser: Playwright drives Debian's Chromium (never a downloaded one).
 
-Draws digits with mouse strokes and reads the label; starts a tiny training and watches the plots change.
+Draws digits with mouse strokes and reads the label and what the network sees; starts a tiny training and watches
+the plots change; finds the runs listed, and deletes one.
 Screenshots go to pytest's tmp folder. To regenerate the ones under docs/ (on real MNIST, a bigger run):
 
     MNISTNET_DATA=/path/to/data MNISTNET_SCREENSHOTS=docs .venv/bin/pytest tests/test_browser.py
@@ -125,6 +126,12 @@ def test_draw_digits_with_the_mouse(page, app_url, tmp_path):
     assert wait_for_prediction(page, "7") == "7"
     seen = page.locator("#model-input img")
     assert seen.count() == 1
+    # what the network sees: computed when the section opens, for the drawing already there
+    page.get_by_text("What the network sees").click()
+    page.locator("#feature-maps img").wait_for(timeout=15000)
+    page.locator("#saliency img").wait_for(timeout=15000)
+    assert "ReLU-12" in page.locator("#explain-layer input").input_value()
+    page.get_by_text("score of 7").wait_for(timeout=5000)
     save_screenshot(page, tmp_path, "draw")
 
     page.locator("#draw-clear").click()
@@ -180,6 +187,28 @@ def test_train_a_tiny_run_and_watch_the_plots(page, app_url, tmp_path):
     # the run's checkpoint is in the Draw tab's list at once, and selected
     page.get_by_role("tab", name="Draw").click()
     assert page.locator("#draw-model input").input_value().startswith("run ")
+
+
+def test_runs_tab_lists_the_shipped_run_and_deletes_a_trained_one(page, app_url, tmp_path):
+    page.goto(app_url)
+    page.get_by_role("tab", name="Runs").click()
+    table = page.locator("#runs-table")
+    table.get_by_text("shipped:net").wait_for(timeout=15000)
+    page.locator("#runs-plot img").wait_for(timeout=15000)
+    assert "completed · shipped" in table.inner_text()
+    save_screenshot(page, tmp_path, "runs")
+    trained = table.locator("[role=row]").filter(has_not_text="shipped").filter(has_not_text="preset")
+    if not trained.count():   # the Train test did not run before this one: nothing to delete
+        return
+    cells = trained.first.locator("[role=gridcell]")
+    run_id = cells.last.inner_text().strip()
+    cells.first.click()         # a click on its row picks it for deletion
+    page.wait_for_function(f"() => document.querySelector('#runs-target input').value.startsWith('{run_id}')",
+                           timeout=5000)
+    page.once("dialog", lambda dialog: dialog.accept())  # the page asks before deleting
+    page.locator("#runs-delete").click()
+    page.locator("#runs-message").get_by_text(f"Deleted run {run_id}").wait_for(timeout=15000)
+    assert run_id not in table.inner_text()
 
 
 def test_architecture_tab(page, app_url, tmp_path):
