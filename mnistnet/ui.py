@@ -263,7 +263,7 @@ def explain_digit(img28: np.ndarray | None, model_key: str | None, layer: str | 
     with lock:
         maps = feature_maps(model, x, layer).numpy()
         sal, target = saliency(model, x)
-    grid, key = plots.feature_grid(maps)
+    grid, key = plots.feature_grid(maps, tile=100)
     label = next(lbl for lbl, v in choices if v == layer)
     return (selector, grid, f"**{label}** · {key}", plots.saliency_overlay(img28, sal.numpy()),
             f"Where a change of ink would move the score of **{target}** (the prediction) most: "
@@ -804,7 +804,8 @@ def _runs_tab(draw_model: gr.Dropdown) -> gr.Tab:
             target = gr.Dropdown([], value=None, label="Run to delete", scale=4, elem_id="runs-target")
             delete = gr.Button("Delete run", variant="stop", scale=0, min_width=150, elem_id="runs-delete")
         message = gr.Markdown("", label="Message", elem_classes="mn-note", elem_id="runs-message")
-    known = gr.State([])
+        # inside the Tab: a State placed in gr.Tabs but outside any Tab makes the page show the next tab twice
+        known = gr.State([])
     views = [table, plot, compare, target]
     opts = dict(concurrency_limit=4, concurrency_id="runs", show_progress="hidden")
     tab.select(refresh_runs, [compare, target, known], views + [known], api_visibility="private", **opts)
@@ -845,7 +846,7 @@ def _draw_tab(draw_model: gr.Dropdown) -> None:
             with gr.Column(scale=3, min_width=300):
                 layer = gr.Dropdown([], value=None, label="Layer", elem_id="explain-layer",
                                     info="its output for this drawing, one tile per channel")
-                maps = gr.Image(label="Feature maps", show_label=False, type="numpy", interactive=False, height=300,
+                maps = gr.Image(label="Feature maps", show_label=False, type="numpy", interactive=False, height=320,
                                 format="png", buttons=["fullscreen"], elem_id="feature-maps")
                 maps_note = gr.Markdown("", label="Feature maps: layer and colour key", elem_classes="mn-note")
             with gr.Column(scale=2, min_width=260):

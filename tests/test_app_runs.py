@@ -110,7 +110,7 @@ def test_feature_maps_and_saliency_for_a_drawing(app, tmp_path):
     layer, maps, maps_note, sal, sal_note = visitor.predict("shipped:net", None, api_name="/explain")
     assert layer["value"] == "ReLU-12" and "10 maps of 10x10" in maps_note
     grid = np.asarray(Image.open(maps))
-    assert grid.ndim == 3 and grid.shape[1] > grid.shape[0] > 100     # 2 rows of 5 tiles
+    assert grid.shape == (2 * 100 + 3 * 3, 5 * 100 + 6 * 3, 3)     # 2 rows of 5 tiles of 100 px
     heat = np.asarray(Image.open(sal).convert("RGB"))
     assert heat.shape == (224, 224, 3) and heat.std() > 5
     assert "score of **1**" in sal_note

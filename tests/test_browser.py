@@ -132,6 +132,7 @@ def test_draw_digits_with_the_mouse(page, app_url, tmp_path):
     page.locator("#saliency img").wait_for(timeout=15000)
     assert "ReLU-12" in page.locator("#explain-layer input").input_value()
     page.get_by_text("score of 7").wait_for(timeout=5000)
+    assert page.get_by_role("tab", name="Draw").count() == 1, "each tab once in the tab bar"
     save_screenshot(page, tmp_path, "draw")
 
     page.locator("#draw-clear").click()
