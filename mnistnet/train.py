@@ -227,6 +227,25 @@ def _write_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+def _optimizer(config: TrainConfig, model: nn.Module, steps_per_epoch: int) -> tuple[Any, Any, Any]:
+    """The optimizer, and its scheduler stepped per batch (onecycle) or per epoch (step); the other is None."""
+    if config.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                              nesterov=config.nesterov and config.momentum > 0, weight_decay=config.weight_decay)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                betas=(config.momentum, 0.999))
+    if config.scheduler == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+            pct_start=config.pct_start, cycle_momentum=config.optimizer == "sgd" and config.momentum > 0,
+            base_momentum=min(0.85, config.momentum), max_momentum=config.momentum)
+        return opt, sched, None
+    if config.scheduler == "step":
+        return opt, None, torch.optim.lr_scheduler.StepLR(opt, config.step_size, config.gamma)
+    return opt, None, None
+
+
 def train(config: TrainConfig, stop: Callable[[], bool] | None = None) -> Iterator[Event]:
     """Train config.model on MNIST, yielding events; `stop()` returning True ends the run after the batch."""
     config.validate()
@@ -246,21 +265,7 @@ def train(config: TrainConfig, stop: Callable[[], bool] | None = None) -> Iterat
     batches = Batches(train_x, train_y, config.batch_size, shuffle=True, rotate=config.rotate,
                       shift=config.shift, scale=config.scale, seed=config.seed)
     model = build_model(config.model).to(device)
-    if config.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                              nesterov=config.nesterov and config.momentum > 0, weight_decay=config.weight_decay)
-    else:
-        opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                                betas=(config.momentum, 0.999))
-    per_batch_sched = None
-    per_epoch_sched = None
-    if config.scheduler == "onecycle":
-        per_batch_sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=len(batches),
-            pct_start=config.pct_start, cycle_momentum=config.optimizer == "sgd" and config.momentum > 0,
-            base_momentum=min(0.85, config.momentum), max_momentum=config.momentum)
-    elif config.scheduler == "step":
-        per_epoch_sched = torch.optim.lr_scheduler.StepLR(opt, config.step_size, config.gamma)
+    opt, per_batch_sched, per_epoch_sched = _optimizer(config, model, len(batches))
 
     run_dir = _new_run_dir(config)
     parameters = count_parameters(model)
