@@ -11,7 +11,7 @@ from PIL import Image
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
 
-from test_app_api import SHIPPED, client, digit_png, serve, train_args  # noqa: E402
+from test_app_api import SHIPPED, client, digit_png, progress_state, serve, train_args, wait_for  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +91,26 @@ def test_runs_table_lists_compares_and_deletes(app):
     with pytest.raises(Exception, match="not in the list of choices"):
         other.predict("../runs", [], None, api_name="/delete_run")
     assert runs.is_dir()
+
+
+def test_a_run_training_now_cannot_be_deleted(app):
+    url, runs = app
+    visitor = client(url)
+    job = visitor.submit(*train_args(epochs=30, batch_size=8, subset=1000, test_subset=100), api_name="/train")
+    try:
+        wait_for(lambda: any(progress_state(o) == "running" and "Epoch" in o[0] for o in job.outputs()), 40,
+                 "the run to train")
+        rows = rows_by_id(visitor.predict([], None, api_name="/runs")[0])
+        live = [i for i, r in rows.items() if "training now" in r["status"]]
+        assert len(live) == 1 and rows[live[0]]["status"].startswith("running")
+        message, *_ = visitor.predict(live[0], [], None, api_name="/delete_run")
+        assert "still training; stop it in the Train tab first" in message and (runs / live[0]).is_dir()
+    finally:
+        visitor.predict(api_name="/stop")
+        wait_for(job.done, 30, "the run to stop")
+    # once stopped it can go
+    message, *_ = visitor.predict(live[0], [], None, api_name="/delete_run")
+    assert message.startswith(f"Deleted run {live[0]}") and not (runs / live[0]).exists()
 
 
 def test_feature_maps_and_saliency_for_a_drawing(app, tmp_path):
