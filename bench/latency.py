@@ -79,7 +79,7 @@ def cold_start() -> None:
         client = Client(url, verbose=False)
         value = sketch()
         Image.fromarray(value["composite"]).save("/tmp/mnistnet-latency-7.png")
-        client.predict(handle_file("/tmp/mnistnet-latency-7.png"), api_name="/classify_image")
+        client.predict(handle_file("/tmp/mnistnet-latency-7.png"), "shipped:net", api_name="/classify_upload")
         first = time.perf_counter() - t0
         print(f"cold start: page served after {served:.1f} s, first classification answered after {first:.1f} s")
     finally:
