@@ -48,20 +48,22 @@ def _as_array(image: Any) -> np.ndarray | None:
     if hasattr(image, "mode") and hasattr(image, "getbands"):
         image = _from_pil(image)
     arr = np.asarray(image)
-    if arr.dtype == bool:
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)) or min(arr.shape[:2]) < 1:
+        raise ValueError(f"expected a grayscale, RGB or RGBA image, got an array of shape {arr.shape}")
+    if arr.dtype == np.uint8:  # the common case (sketchpad, PNG): already in range, no NaN; the fast path
+        arr = arr.astype(np.float32) * np.float32(1 / 255)
+    elif arr.dtype == bool:
         arr = arr.astype(np.float32)
     elif np.issubdtype(arr.dtype, np.integer):
-        arr = arr.astype(np.float32) / (65535.0 if arr.max(initial=0) > 255 else 255.0)
+        arr = np.clip(arr.astype(np.float32) / (65535.0 if arr.max(initial=0) > 255 else 255.0), 0.0, 1.0)
     else:
         arr = arr.astype(np.float32)
         top = float(np.nanmax(arr, initial=0))
         if top > 1.0:  # float images in 0..255 (or PIL mode F)
             arr = arr / (255.0 if top <= 255 else top)
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)) or min(arr.shape[:2]) < 1:
-        raise ValueError(f"expected a grayscale, RGB or RGBA image, got an array of shape {arr.shape}")
-    arr = np.clip(np.nan_to_num(arr), 0.0, 1.0)
+        arr = np.clip(np.nan_to_num(arr), 0.0, 1.0)
     h, w = arr.shape[:2]
     if max(h, w) > MAX_SIDE:
         s = MAX_SIDE / max(h, w)
