@@ -128,8 +128,8 @@ NOTES: dict[str, str] = {
            "**Analysis:** the 1x1 expansions (10->32->10, twice) hold 1,280 parameters but add no receptive field; "
            "the recipe, not the architecture, was what kept the seed under 99.4%.",
     "lean": "**Target:** at most 8,000 parameters, no fully connected layer, 99.5% within 15 epochs.\n\n"
-            "**Result so far:** not there yet. With the `fast` recipe over 15 epochs (1 thread, as "
-            "`bench/presets.py` runs it): seed 1 best 99.35% (epoch 14), final 99.33%; seed 2 best 99.44% "
+            "**Result so far:** not there yet. With the `fast` recipe over 15 epochs (through `train()`, "
+            "1 thread): seed 1 best 99.35% (epoch 14), final 99.33%; seed 2 best 99.44% "
             "(epoch 13), final 99.40%. After a single epoch (the `quick` recipe) it leads the Net: 99.10, 99.08 and "
             "98.97% for seeds 1-3, against 98.95% for the Net's best one-epoch setting.\n\n"
             "**Analysis:** it drops the two 1x1 expansions and spends the parameters on wider 3x3 convolutions "
