@@ -51,16 +51,21 @@ def serve(data: Path, runs: Path, log: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError(f"app.py did not answer on {url} within {STARTUP_SECONDS}s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def app_url(synthetic_mnist: Path, tmp_path_factory: pytest.TempPathFactory):
-    tmp = tmp_path_factory.mktemp("app")
-    proc, url = serve(synthetic_mnist, tmp / "runs", tmp / "app.log")
-    yield url
+def shutdown(proc: subprocess.Popen) -> None:
+    """Stop a served app, killing it if it does not exit within 10 s."""
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="module")
+def app_url(synthetic_mnist: Path, tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("app")
+    proc, url = serve(synthetic_mnist, tmp / "runs", tmp / "app.log")
+    yield url
+    shutdown(proc)
 
 
 def client(url: str) -> Client:

@@ -1,7 +1,6 @@
 """The Runs tab and the Draw tab's explanations through the app's API; the Architecture tab's notes in process."""
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ from PIL import Image
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
 
-from test_app_api import SHIPPED, client, digit_png, progress_state, serve, train_args, wait_for  # noqa: E402
+from test_app_api import SHIPPED, client, digit_png, progress_state, serve, shutdown, train_args, wait_for  # noqa: E402,E501
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +20,7 @@ def app(synthetic_mnist: Path, tmp_path_factory: pytest.TempPathFactory):
     runs = tmp / "runs"
     proc, url = serve(synthetic_mnist, runs, tmp / "app.log")
     yield url, runs
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    shutdown(proc)
 
 
 def rows_by_id(table: dict) -> dict[str, dict]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 from PIL import Image
 
 from mnistnet.checkpoints import SHIPPED_DIR
-from test_app_api import serve
+from test_app_api import serve, shutdown
 
 CHROMIUM = os.environ.get("MNISTNET_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -52,11 +51,7 @@ def app_url(synthetic_mnist: Path, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("browser")
     proc, url = serve(data, tmp / "runs", tmp / "app.log")
     yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    shutdown(proc)
 
 
 @pytest.fixture
