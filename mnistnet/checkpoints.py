@@ -86,5 +86,5 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 
 
 def shipped_checkpoints() -> list[Path]:
-    """The trained checkpoints that ship with the app, best first by name order."""
+    """The trained checkpoints that ship with the app, in name order."""
     return sorted(SHIPPED_DIR.glob("*.pt"))

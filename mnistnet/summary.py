@@ -22,12 +22,10 @@ def layer_table(model: nn.Module, input_size: tuple[int, int, int] = (1, 28, 28)
     kernel, stride, padding (None where they do not apply), receptive field and jump after the layer."""
     rows: list[dict[str, Any]] = []
     state = {"rf": 1, "jump": 1}
-    counts: dict[str, int] = {}
     names = {m: n for n, m in model.named_modules()}
 
     def hook(module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
         kind = type(module).__name__
-        counts[kind] = counts.get(kind, 0) + 1
         row: dict[str, Any] = {
             "index": len(rows) + 1, "layer": f"{kind}-{len(rows) + 1}", "name": names.get(module, ""),
             "type": kind, "output_shape": [-1, *output.shape[1:]],
