@@ -86,5 +86,5 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 
 
 def shipped_checkpoints() -> list[Path]:
-    """The trained checkpoints that ship with the app, in name order."""
-    return sorted(SHIPPED_DIR.glob("*.pt"))
+    """The trained checkpoints that ship with the app: the seed's Net (net.pt) first, the others in name order."""
+    return sorted(SHIPPED_DIR.glob("*.pt"), key=lambda p: (p.stem != "net", p.stem))

@@ -10,6 +10,7 @@ from PIL import Image
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
 
+from mnistnet.checkpoints import shipped_checkpoints  # noqa: E402
 from test_app_api import SHIPPED, client, digit_png, progress_state, serve, shutdown, train_args, wait_for  # noqa: E402,E501
 
 
@@ -21,6 +22,9 @@ def app(synthetic_mnist: Path, tmp_path_factory: pytest.TempPathFactory):
     proc, url = serve(synthetic_mnist, runs, tmp / "app.log")
     yield url, runs
     shutdown(proc)
+
+
+SHIPPED_IDS = [f"shipped:{p.stem}" for p in shipped_checkpoints()]   # net first, then lean
 
 
 def rows_by_id(table: dict) -> dict[str, dict]:
@@ -47,7 +51,8 @@ def test_runs_table_lists_compares_and_deletes(app):
     other = client(url)
     other.predict([], None, api_name="/runs")     # another visitor has the Runs tab open too
     rows = rows_by_id(table)
-    assert list(rows) == ["shipped:net", run_id], "shipped first, then the runs, newest first"
+    assert SHIPPED_IDS[0] == "shipped:net"
+    assert list(rows) == [*SHIPPED_IDS, run_id], "shipped first, then the runs, newest first"
     shipped, mine = rows["shipped:net"], rows[run_id]
     assert "shipped" in shipped["status"] and shipped["preset"] == "net" and shipped["parameters"] == 8546
     assert shipped["best test acc %"] >= 99.4 and shipped["first epoch ≥ 99.40%"] != ""
@@ -56,11 +61,11 @@ def test_runs_table_lists_compares_and_deletes(app):
     assert mine["preset"] == "net" and 0 <= mine["best test acc %"] <= 100 and mine["wall time"]
     assert plot and plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/png")
     # both join the plot the first time this visitor sees them; both can be picked for deletion
-    assert compare["value"] == ["shipped:net", run_id] and choice_values(compare) == ["shipped:net", run_id]
-    assert choice_values(target) == ["shipped:net", run_id] and target["value"] is None
+    assert compare["value"] == [*SHIPPED_IDS, run_id] and choice_values(compare) == [*SHIPPED_IDS, run_id]
+    assert choice_values(target) == [*SHIPPED_IDS, run_id] and target["value"] is None
 
     # a shipped run is refused with a clear message, and stays
-    message, *views, draw = visitor.predict("shipped:net", ["shipped:net", run_id], run_key, api_name="/delete_run")
+    message, *views, draw = visitor.predict("shipped:net", [*SHIPPED_IDS, run_id], run_key, api_name="/delete_run")
     assert "shipped with the app; it cannot be deleted" in message
     assert "shipped:net" in rows_by_id(visitor.predict([], None, api_name="/runs")[0])
     # nothing picked: a hint, nothing deleted
@@ -68,10 +73,10 @@ def test_runs_table_lists_compares_and_deletes(app):
     assert message.startswith("No run deleted") and (runs / run_id).is_dir()
 
     # deleting the run the Draw tab uses: gone from the table, the plot and the folder; Draw falls back
-    message, table, plot, compare, target, draw = visitor.predict(run_id, ["shipped:net", run_id], run_key,
+    message, table, plot, compare, target, draw = visitor.predict(run_id, [*SHIPPED_IDS, run_id], run_key,
                                                                   api_name="/delete_run")
     assert message.startswith(f"Deleted run {run_id}.") and "the Draw tab now uses net · shipped" in message
-    assert list(rows_by_id(table)) == ["shipped:net"] and compare["value"] == ["shipped:net"]
+    assert list(rows_by_id(table)) == SHIPPED_IDS and compare["value"] == SHIPPED_IDS
     assert target["value"] is None and not (runs / run_id).exists()
     assert draw["value"] == "shipped:net" and run_key not in choice_values(draw)
     # the Draw tab classifies with the fallback; the deleted run is refused with a message
@@ -82,7 +87,7 @@ def test_runs_table_lists_compares_and_deletes(app):
         visitor.predict(png, run_key, api_name="/classify_upload")
     # the other visitor, whose list still offers the run, hears that it is gone; a path is never a choice
     message, table, *_ = other.predict(run_id, [], None, api_name="/delete_run")
-    assert "not there any more" in message and list(rows_by_id(table)) == ["shipped:net"]
+    assert "not there any more" in message and list(rows_by_id(table)) == SHIPPED_IDS
     with pytest.raises(Exception, match="not in the list of choices"):
         other.predict("../runs", [], None, api_name="/delete_run")
     assert runs.is_dir()

@@ -46,3 +46,7 @@ def test_shipped_checkpoints_are_listed_as_runs(tmp_path):
     assert any(r.id == "shipped:net" for r in shipped), "checkpoints/net.pt should be listed"
     net = next(r for r in shipped if r.id == "shipped:net")
     assert net.parameters == 8546 and net.best_test_acc >= 99.4 and net.first_epoch_at_target is not None
+    # the lean preset ships beside it, after it: at most 8,000 parameters, 99.5% at its best epoch
+    assert [r.id for r in shipped] == ["shipped:net", "shipped:lean"], "net first, then lean"
+    lean = shipped[1]
+    assert lean.model == "lean" and lean.parameters == 7880 <= 8000 and lean.best_test_acc >= 99.5
