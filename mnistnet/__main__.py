@@ -29,7 +29,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         if kind is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=_HELP.get(f.name))
         else:
-            p.add_argument(flag, type=kind, default=None, help=_HELP.get(f.name, f"(recipe default: {f.default})"))
+            p.add_argument(flag, type=kind, default=None, help=_HELP.get(f.name, f"(default: the recipe's; the seed's is {f.default})"))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
