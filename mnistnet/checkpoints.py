@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .models import MODELS, build_model, count_parameters
+from .models import DEFAULT_MODEL, MODELS, build_model, count_parameters
 
 FORMAT = "mnistnet-checkpoint"
 VERSION = 1
@@ -86,5 +86,5 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 
 
 def shipped_checkpoints() -> list[Path]:
-    """The trained checkpoints that ship with the app: the seed's Net (net.pt) first, the others in name order."""
-    return sorted(SHIPPED_DIR.glob("*.pt"), key=lambda p: (p.stem != "net", p.stem))
+    """The trained checkpoints that ship with the app: the default model's (net.pt) first, the others in name order."""
+    return sorted(SHIPPED_DIR.glob("*.pt"), key=lambda p: (p.stem != DEFAULT_MODEL, p.stem))
